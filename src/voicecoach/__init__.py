@@ -1,0 +1,3 @@
+"""voicecoach: an offline, voice-first audio coach."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,52 @@
+"""The `voicecoach` command. It only parses arguments and wires stages together; each group of
+subcommands lives beside the stage it drives and registers itself here."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import UserError
+
+# Each module has register(subparsers, bench_subparsers) that adds its subcommands, every one
+# with set_defaults(func=handler); a handler returns the exit status.
+COMMAND_MODULES = (
+    "voicecoach.cli_session",   # check, simulate, bench simulate
+    "voicecoach.cli_listen",    # transcribe, models, bench listen
+    "voicecoach.cli_speak",     # voices, render, bench speak
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voicecoach", description="Offline, voice-first audio coach.")
+    parser.add_argument("--version", action="version", version=f"voicecoach {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    bench = sub.add_parser("bench", help="print performance figures")
+    bench_sub = bench.add_subparsers(dest="bench", metavar="WHAT", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, bench_sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"voicecoach: {e}", file=sys.stderr)
+        return e.exit_status
+    except KeyboardInterrupt:
+        print("voicecoach: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Subcommands (placeholder until this stage lands)."""
+
+
+def register(sub, bench_sub) -> None:
+    pass
