@@ -1,0 +1,76 @@
+"""pyttsx3 in its own process (`python -m voicecoach.speak._tts_worker`).
+
+pyttsx3's espeak driver can hang in runAndWait or refuse a second loop; here that can only
+hang this process, which the parent kills after a timeout and replaces. Protocol: one JSON
+object per line on stdin, one JSON reply per line on our private copy of stdout (the driver
+prints "Audio saved to ..." on stdout, which goes to stderr instead).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def _voice_list(engine) -> list[dict]:
+    out = []
+    for v in engine.getProperty("voices"):
+        out.append({"id": v.id, "name": v.name, "languages": list(v.languages or []),
+                    "gender": v.gender})
+    return out
+
+
+def _resolve_voice(voices: list[dict], wanted: str) -> str | None:
+    """A voice id for a name given as id, name or language (case-insensitive)."""
+    w = wanted.strip().lower()
+    for key in ("id", "name"):
+        for v in voices:
+            if (v[key] or "").lower() == w:
+                return v["id"]
+    for v in voices:
+        if any((lang or "").lower() == w for lang in v["languages"]):
+            return v["id"]
+    for v in voices:   # "en-us" also matches the id "gmw/en-us"
+        if v["id"].lower().rsplit("/", 1)[-1] == w:
+            return v["id"]
+    return None
+
+
+def main() -> int:
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    try:
+        import pyttsx3
+        engine = pyttsx3.init()
+        voices = _voice_list(engine)
+        default_voice = engine.getProperty("voice")
+    except Exception as e:  # no libespeak-ng, broken driver: say so and quit
+        replies.write(json.dumps({"error": f"pyttsx3 could not start: {type(e).__name__}: {e}"}) + "\n")
+        return 1
+    replies.write(json.dumps({"ready": True}) + "\n")
+    for line in sys.stdin:
+        req = json.loads(line)
+        try:
+            if req["op"] == "voices":
+                replies.write(json.dumps({"ok": voices}) + "\n")
+                continue
+            voice = default_voice
+            if req.get("voice"):
+                voice = _resolve_voice(voices, req["voice"])
+                if voice is None:
+                    raise ValueError(f"no voice {req['voice']!r} (see `voicecoach voices`)")
+            engine.setProperty("voice", voice)
+            engine.setProperty("rate", int(req["rate"]))
+            engine.setProperty("volume", float(req["volume"]))
+            engine.save_to_file(req["text"], req["path"])
+            engine.runAndWait()
+            if not os.path.exists(req["path"]):
+                raise RuntimeError("runAndWait returned without writing the file")
+            replies.write(json.dumps({"ok": voice}) + "\n")
+        except Exception as e:
+            replies.write(json.dumps({"error": f"{type(e).__name__}: {e}"}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
