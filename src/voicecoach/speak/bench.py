@@ -1,0 +1,109 @@
+"""`voicecoach bench speak`: rendering times and acknowledgement latency."""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from ..errors import UserError
+from ..speech_queue import Priority, SpeechQueue, Utterance
+from . import SAMPLE_RATE
+from .player import LivePlayer, duration_from, sounds_from
+from .sinks import SoundDeviceSink, WavSink, output_device_available
+from .tts import Renderer, VoiceSettings
+
+# Used when the cue script (or the session module) is not available.
+FALLBACK_TEXTS = [
+    "Walk backwards. Small steps, stay tall.", "Step 1 of 4: warm up.", "Round 2 of 3.",
+    "Speed up.", "Slow down.", "Look over your shoulder.", "Keep your core tight.",
+    "Got it.", "Paused. Say go to continue.", "Say go, pause, faster, slower, or how long.",
+]
+STATUS_TEXTS = [f"{m} minutes {s} seconds left in this step" for m, s in
+                ((1, 7), (2, 13), (3, 29), (4, 41), (5, 53), (6, 17), (7, 38), (8, 2))]
+
+
+def _texts(script_path: Path) -> tuple[list[str], VoiceSettings | None, str]:
+    try:
+        from ..script import load_script
+        from ..session import speakable_texts
+    except ImportError:
+        return FALLBACK_TEXTS, None, "built-in sample texts (session module not available)"
+    if not script_path.exists():
+        return FALLBACK_TEXTS, None, f"built-in sample texts ({script_path} not found)"
+    script = load_script(script_path)
+    return speakable_texts(script), VoiceSettings.for_script(script), str(script_path)
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def ack_latency(renderer: Renderer, trials: int, device=None) -> tuple[list[float], str]:
+    """Command decided -> first sample of its acknowledgement written to the output, through the
+    real speech queue and live player, with a coaching cue playing each time (so it is cut)."""
+    sink, where = None, ""
+    if output_device_available():
+        try:
+            sink = SoundDeviceSink(device=device)
+            where = f"sounddevice output stream (latency {sink.latency * 1000:.0f} ms after that)"
+        except UserError as e:
+            where = f"(no usable output device: {e}) "
+    tmp = None
+    if sink is None:
+        tmp = tempfile.NamedTemporaryFile(suffix=".wav", delete=False)
+        sink = WavSink(tmp.name)
+        where += "WAV sink paced at real time (no sound card)"
+    sound_of = sounds_from(renderer)
+    cue = "Walk backwards. Small steps, stay tall, and keep looking over your shoulder."
+    ack = "Got it."
+    renderer.render(cue), renderer.render(ack)     # a command's answer is rendered ahead
+    queue = SpeechQueue(duration_from(sound_of, SAMPLE_RATE))
+    live = LivePlayer(sink, sound_of)
+    clock0 = time.perf_counter()
+    now = lambda: time.perf_counter() - clock0
+    live.start()
+    try:
+        for _ in range(trials):
+            live.submit(queue.submit(Utterance(cue, Priority.CUE, "cue", stale_after=5.0), now()))
+            time.sleep(0.12)        # the cue is playing when the command is decided
+            decided = time.perf_counter()
+            actions = queue.submit(Utterance(ack, Priority.ACK, "response"), now())
+            live.submit(actions, decided=decided)
+            time.sleep(0.6)
+            live.submit(queue.pump(now()))
+    finally:
+        live.stop(drain=False)
+        if tmp is not None:
+            Path(tmp.name).unlink(missing_ok=True)
+    return [lat for utt, lat in live.latencies if utt.text == ack], where
+
+
+def main(args) -> int:
+    texts, settings, source = _texts(args.script)
+    settings = (settings or VoiceSettings()).override(args.voice, args.rate, args.volume)
+    print(f"texts: {len(texts)} from {source}; voice {settings.name or 'default'}, "
+          f"{settings.rate} wpm")
+    with tempfile.TemporaryDirectory(prefix="voicecoach-bench-") as tmp:
+        with Renderer(settings, Path(tmp)) as cold:
+            stats = cold.prerender(texts)
+            print(f"render cold (empty cache, worker start included): {stats.seconds:.3f} s "
+                  f"for {stats.rendered} texts")
+        with Renderer(settings, Path(tmp)) as warm:
+            stats = warm.prerender(texts)
+            print(f"render warm (cache on disk, new process state): {stats.seconds:.3f} s "
+                  f"for {stats.from_cache} cached texts (target <= 1 s)")
+            for text in STATUS_TEXTS:
+                warm.render(text)
+            od = warm.on_demand
+            print(f"on-demand render (status answers): p50 {statistics.median(od) * 1000:.0f} ms, "
+                  f"p95 {_pct(od, 0.95) * 1000:.0f} ms over {len(od)}")
+            lat, where = ack_latency(warm, args.trials, args.device)
+            if lat:
+                print(f"ack latency (decided -> first sample written): "
+                      f"p50 {statistics.median(lat) * 1000:.1f} ms, p95 {_pct(lat, 0.95) * 1000:.1f} ms, "
+                      f"max {max(lat) * 1000:.1f} ms over {len(lat)} (target <= 50 ms), via {where}")
+            for problem in dict.fromkeys(warm.problems):
+                print(f"warning: {problem}")
+    return 0
