@@ -36,6 +36,7 @@ class Utterance:
     intent: str | None = None
     step: int | None = None
     id: int = field(default=-1)
+    extra: dict = field(default_factory=dict)   # carried onto the timeline event (audio, speed)
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,15 @@ class SpeechQueue:
         self._ends_at = 0.0        # when the playing (or last) utterance ends
 
     # -- feeding ---------------------------------------------------------------------------
-    def submit(self, utt: Utterance, now: float) -> list[SpeechAction]:
+    def submit(self, utt: Utterance, now: float, interrupt: bool = False) -> list[SpeechAction]:
+        """Queue `utt`. An acknowledgement cuts a coaching cue that is playing; with `interrupt`
+        (the first thing said in answer to a new command) it cuts whatever is playing."""
         utt.id = next(self._ids)
         utt.due = now
         actions: list[SpeechAction] = []
         self._finish_if_done(now)
-        if (utt.priority == Priority.ACK and self.playing is not None
-                and self.playing.priority == Priority.CUE):
+        if self.playing is not None and utt.priority == Priority.ACK and (
+                interrupt or self.playing.priority == Priority.CUE):
             actions.append(Cut(self.playing, now))
             self.playing = None
             self._ends_at = now
