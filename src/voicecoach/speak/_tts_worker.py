@@ -21,8 +21,15 @@ def _voice_list(engine) -> list[dict]:
 
 
 def _resolve_voice(voices: list[dict], wanted: str) -> str | None:
-    """A voice id for a name given as id, name or language (case-insensitive)."""
-    w = wanted.strip().lower()
+    """A voice id for a name given as id, name or language (case-insensitive), keeping an
+    espeak variant suffix ("en-us+f2": the en-us voice, female variant 2)."""
+    base, plus, variant = wanted.strip().partition("+")
+    found = _resolve_base(voices, base)
+    return found + plus + variant if found and plus else found
+
+
+def _resolve_base(voices: list[dict], wanted: str) -> str | None:
+    w = wanted.lower()
     for key in ("id", "name"):
         for v in voices:
             if (v[key] or "").lower() == w:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
 
+from ..errors import UserError
 from ..speech_queue import Cut, Dropped, SpeechAction, Started, Utterance
-from . import earcons
+from . import SAMPLE_RATE, earcons
 from .sinks import PacedSink, Sink
+from .tts import resample
 
 CUT_FADE = 0.010        # seconds: long enough not to click, short enough to sound "cut"
 BLOCK = 256             # samples per live block (11.6 ms at 22050 Hz)
@@ -34,11 +37,31 @@ class _Voice:
     first_written: float | None = None
 
 
+_recordings: dict[str, np.ndarray] = {}
+
+
+def load_recording(path: str | Path) -> np.ndarray:
+    """A cue's own recording (a script's `audio:`), as mono float32 at SAMPLE_RATE."""
+    key = str(path)
+    if key not in _recordings:
+        import soundfile
+        try:
+            data, rate = soundfile.read(key, dtype="float32", always_2d=True)
+        except (OSError, RuntimeError) as e:
+            raise UserError(f"{path}: cannot read the cue's recording ({e})") from None
+        _recordings[key] = resample(data.mean(axis=1), rate, SAMPLE_RATE)
+    return _recordings[key]
+
+
 def sounds_from(renderer) -> Callable[[Utterance], np.ndarray]:
-    """An utterance's audio: its earcon, or its text rendered through the renderer's cache."""
+    """An utterance's audio: its earcon, its recording (a cue with `audio:`), or its text
+    rendered through the renderer's cache."""
     def sound_of(utt: Utterance) -> np.ndarray:
         if utt.earcon:
             return earcons.load(utt.earcon)
+        audio = (getattr(utt, "extra", None) or {}).get("audio")
+        if audio:
+            return load_recording(audio)
         return renderer.render(utt.text)
     return sound_of
 

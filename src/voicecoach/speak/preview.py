@@ -50,9 +50,12 @@ class PreviewResult:
 
 
 def _utterance(e: TimelineEvent) -> Utterance:
-    return Utterance(text=e.text, priority=Priority.CUE, kind=e.type,
-                     earcon=e.extra.get("earcon"), intent=e.intent, step=e.step,
-                     id=int(e.extra["utterance"]))
+    utt = Utterance(text=e.text, priority=Priority.CUE, kind=e.type,
+                    earcon=e.extra.get("earcon"), intent=e.intent, step=e.step,
+                    id=int(e.extra["utterance"]))
+    if e.extra.get("audio"):
+        utt.extra = {"audio": e.extra["audio"]}     # a cue played from its own recording
+    return utt
 
 
 def write_timeline(events: Iterable[TimelineEvent], sound_of: Callable[[Utterance], np.ndarray],

@@ -64,8 +64,8 @@ class VoiceSettings:
     @classmethod
     def for_script(cls, script, name: str | None = None, rate: int | None = None,
                    volume: float | None = None) -> "VoiceSettings":
-        """The script's voice (its `meta.voice`, else its language), with the user's overrides."""
-        meta = getattr(script, "meta", None)
+        """The script's voice (its `voice`, else its language), with the user's overrides."""
+        meta = getattr(script, "meta", script)    # the fields may sit on the script or its meta
         voice = getattr(meta, "voice", None)
         return cls(
             name=name or getattr(voice, "name", None) or getattr(meta, "language", None),
@@ -117,12 +117,13 @@ def engine_version(engine: str) -> str:
 # --- audio helpers --------------------------------------------------------------------------
 
 def resample(samples: np.ndarray, rate: int, to: int = SAMPLE_RATE) -> np.ndarray:
-    """Linear-interpolation resampling: enough for speech going to earbuds."""
+    """Polyphase resampling (filtered: no aliasing from a 44.1/48 kHz recording)."""
     if rate == to or len(samples) == 0:
-        return samples
-    n = int(round(len(samples) * to / rate))
-    x = np.arange(n, dtype=np.float64) * (rate / to)
-    return np.interp(x, np.arange(len(samples)), samples).astype(np.float32)
+        return np.asarray(samples, dtype=np.float32)
+    from math import gcd
+    from scipy.signal import resample_poly
+    g = gcd(int(rate), int(to))
+    return resample_poly(samples, int(to) // g, int(rate) // g).astype(np.float32)
 
 
 def _read_wav(path: Path) -> tuple[np.ndarray, int]:
