@@ -43,12 +43,38 @@ def _resolve_base(voices: list[dict], wanted: str) -> str | None:
     return None
 
 
+def _keep_last_chunk(engine) -> None:
+    """pyttsx3's espeak driver writes the file when it sees the end-of-message event and only
+    then appends that callback's samples, so the last chunk (for a short text under load: all
+    of it) is lost. Append the samples before the driver looks at the events."""
+    import ctypes
+    from pyttsx3.drivers import _espeak
+    driver = getattr(getattr(engine, "proxy", None), "_driver", None)
+    if driver is None or not hasattr(driver, "_onSynth"):
+        return      # another driver: nothing to fix
+    original = driver._onSynth
+
+    def on_synth(wav, numsamples, events):
+        if numsamples > 0 and driver._speaking:
+            driver._data_buffer += ctypes.string_at(wav, numsamples * ctypes.sizeof(ctypes.c_short))
+        return original(wav, 0, events)
+
+    _espeak.SetSynthCallback(on_synth)
+
+
+def _frames(path: str) -> int:
+    import wave
+    with wave.open(path, "rb") as w:
+        return w.getnframes()
+
+
 def main() -> int:
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     try:
         import pyttsx3
         engine = pyttsx3.init()
+        _keep_last_chunk(engine)
         voices = _voice_list(engine)
         default_voice = engine.getProperty("voice")
     except Exception as e:  # no libespeak-ng, broken driver: say so and quit
@@ -69,10 +95,17 @@ def main() -> int:
             engine.setProperty("voice", voice)
             engine.setProperty("rate", int(req["rate"]))
             engine.setProperty("volume", float(req["volume"]))
-            engine.save_to_file(req["text"], req["path"])
-            engine.runAndWait()
-            if not os.path.exists(req["path"]):
-                raise RuntimeError("runAndWait returned without writing the file")
+            # Now and then (first job of a fresh engine, busy machine) the driver writes an
+            # empty file; in our runs a second try of the same job produced the audio.
+            for attempt in range(2):
+                engine.save_to_file(req["text"], req["path"])
+                engine.runAndWait()
+                if not os.path.exists(req["path"]):
+                    raise RuntimeError("runAndWait returned without writing the file")
+                if _frames(req["path"]) > 0:
+                    break
+            else:
+                raise RuntimeError("pyttsx3 wrote an empty WAV file, twice")
             replies.write(json.dumps({"ok": voice}) + "\n")
         except Exception as e:
             replies.write(json.dumps({"error": f"{type(e).__name__}: {e}"}) + "\n")

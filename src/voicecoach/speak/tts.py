@@ -166,7 +166,7 @@ class Pyttsx3Worker:
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.timeout = timeout
         self._proc: subprocess.Popen | None = None
-        self.restarts = 0
+        self.started = 0         # worker processes started (more than 1: one was replaced)
 
     def _read(self, deadline: float) -> dict:
         assert self._proc is not None and self._proc.stdout is not None
@@ -187,8 +187,7 @@ class Pyttsx3Worker:
     def _ensure(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             return
-        if self._proc is not None:
-            self.restarts += 1
+        self.started += 1
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "voicecoach.speak._tts_worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
