@@ -45,8 +45,9 @@ def _resolve_base(voices: list[dict], wanted: str) -> str | None:
 
 def _keep_last_chunk(engine) -> None:
     """pyttsx3's espeak driver writes the file when it sees the end-of-message event and only
-    then appends that callback's samples, so the last chunk (for a short text under load: all
-    of it) is lost. Append the samples before the driver looks at the events."""
+    then appends that callback's samples, so samples arriving with that event would be lost
+    (libespeak-ng 1.51 sends it in a callback of its own, but nothing promises that). Append
+    the samples before the driver looks at the events."""
     import ctypes
     from pyttsx3.drivers import _espeak
     driver = getattr(getattr(engine, "proxy", None), "_driver", None)
