@@ -28,6 +28,7 @@ MAX_CUES_PER_STEP = 200
 MAX_TEXT = 500
 MAX_REPEAT = 50
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
+YIELD_SECONDS = 10.0      # a repeating cue skips a turn this close to a one-off cue
 
 
 class ScriptError(ProblemsError):
@@ -193,16 +194,19 @@ class PlannedStep:
     first_in_round: bool = False
 
     def cue_times(self) -> list[tuple[float, int]]:
-        """(offset from the step's start, index into `cues`) for every cue due in this step."""
-        times: list[tuple[float, int]] = []
+        """(offset from the step's start, index into `cues`) for every cue due in this step.
+
+        A repeating cue that would fall within YIELD_SECONDS of a one-off cue is left out: the
+        trainer placed the one-off there on purpose, and two cues in a row is just chatter."""
+        once = [(c.at if c.at >= 0 else self.duration + c.at, i)
+                for i, c in enumerate(self.cues) if c.at is not None]
+        times = list(once)
         for i, cue in enumerate(self.cues):
-            if cue.at is not None:
-                offset = cue.at if cue.at >= 0 else self.duration + cue.at
-                times.append((offset, i))
-            elif cue.every is not None:
+            if cue.every is not None and cue.at is None:
                 t = cue.start if cue.start is not None else cue.every
                 while t < self.duration - 1e-9:
-                    times.append((t, i))
+                    if all(abs(t - o) >= YIELD_SECONDS for o, _ in once):
+                        times.append((t, i))
                     t += cue.every
         return sorted(times)
 
@@ -328,6 +332,12 @@ def _located(e: ValidationError, doc: Document) -> list[Problem]:
             msg = msg.removeprefix("Value error, ")
             if kind in ("model_type", "model_attributes_type", "dict_type"):
                 msg = f"expected a mapping of keys, not {_kind(err.get('input'))}"
+            elif kind == "too_short":
+                n = err.get("ctx", {}).get("min_length", 1)
+                msg = f"needs at least {n} item{'s' if n != 1 else ''}"
+            elif kind == "too_long":
+                n = err.get("ctx", {}).get("max_length")
+                msg = f"has too many items (at most {n})"
             elif kind == "list_type":
                 msg = f"expected a list, not {_kind(err.get('input'))}"
             elif kind == "union_tag_invalid":
@@ -366,7 +376,7 @@ def _check_meaning(script: CueScript, doc: Document) -> list[Problem]:
         if step.speed > top:
             add(doc.problem(path + ("speed",), f"speed {step.speed:g} {units} is beyond any "
                             f"treadmill (at most {top:g} {units})"))
-        elif not prog.min_speed <= step.speed <= prog.max_speed:
+        elif prog.min_speed < prog.max_speed and not prog.min_speed <= step.speed <= prog.max_speed:
             add(doc.problem(path + ("speed",), f"speed {step.speed:g} is outside the "
                             f"progression's limits ({prog.min_speed:g} to {prog.max_speed:g} {units})"))
         for k, cue in enumerate(step.cues):

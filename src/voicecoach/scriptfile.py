@@ -33,7 +33,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+        message = " ".join(self.message.split())     # one problem, one line
+        return f"{self.file}:{self.line}:{self.col}: {message}"
 
 
 class ProblemsError(UserError):
@@ -118,6 +119,10 @@ def parse_yaml(data: bytes, name: str = "<text>", what: str = "file") -> Documen
         mark = e.problem_mark or e.context_mark
         msg = " ".join(x for x in (e.context, e.problem) if x) or "invalid YAML"
         raise fail(f"not valid YAML: {msg}", *(_lc(mark) if mark else (1, 1))) from None
+    except yaml.reader.ReaderError as e:
+        before = text[: e.position]
+        line, col = before.count("\n") + 1, e.position - (before.rfind("\n") + 1) + 1
+        raise fail(f"character U+{e.character:04X} is not allowed in YAML text", line, col) from None
     except yaml.YAMLError as e:
         raise fail(f"not valid YAML: {e}") from None
     except RecursionError:

@@ -54,6 +54,7 @@ class Session:
         self._reminders_left = 0
         self._misheard = 0
         self._answering = False
+        self._announced: int | None = None      # the step whose announcement was last heard
         self._previous_state = self.definition.initial
         self.state = self.definition.initial
         self.machine = attach(self, self.definition)
@@ -89,6 +90,9 @@ class Session:
         else:
             key = self.definition.responses[before][intent]
             self.acknowledge(key, "warning" if key in ("session_over", "answer_yes_no") else None)
+        if self.state == "confirming_end":
+            # The question was (re)asked or talked about: the time to answer starts again.
+            self._confirm_deadline = now + self._confirm_timeout
         self._pump(now)
 
     def not_understood(self, text: str, reason: str = "not in the vocabulary") -> None:
@@ -121,6 +125,10 @@ class Session:
             times.append(self._at(step.duration))
         times = [t for t in times if t is not None]
         return min(times) if times else None
+
+    @property
+    def _confirm_timeout(self) -> float:
+        return float(self.definition.settings.get("confirm_timeout", 12))
 
     @property
     def running(self) -> bool:
@@ -236,12 +244,17 @@ class Session:
         if self._since is not None:
             self.worked += now - self._since
             self._elapsed, self._since = self.position(now), None
-        self._pump_actions(self.speech.clear(now, Priority.CUE, "cleared"), now)
+        # Nothing queued is said while halted; an unheard step announcement is repeated on resume.
+        self._pump_actions(self.speech.clear(now, Priority.ANNOUNCEMENT, "cleared"), now)
 
     def resume_program(self, *_, **__) -> None:
         if self.step_index < 0:
             return self.start_program()
         self._since = self.clock.now()
+        step = self.steps[self.step_index]
+        if self._announced != step.number:
+            self._queue(self.announcement(step), Priority.ANNOUNCEMENT, STEP,
+                        extra={"step_start": self._since - self._elapsed})
 
     def came_from_running(self, *_, **__) -> bool:
         return self._came_from == "running"
@@ -342,8 +355,7 @@ class Session:
             self._came_from = self._previous_state
         self._emit(TimelineEvent(now, STATE, state, state, step=self._step_number()))
         s = self.definition.settings
-        self._confirm_deadline = now + float(s.get("confirm_timeout", 12)) \
-            if state == "confirming_end" else None
+        self._confirm_deadline = now + self._confirm_timeout if state == "confirming_end" else None
         if state == "paused":
             self._reminders_left = int(s.get("pause_reminders", 3))
             self._reminder_at = now + float(s.get("pause_reminder_every", 90)) \
@@ -372,6 +384,8 @@ class Session:
             if isinstance(a, Started):
                 if not u.earcon:
                     self._last_said = u
+                if u.kind == STEP:
+                    self._announced = u.step
                 self._emit(TimelineEvent(a.t, u.kind, self.state, u.text, step=u.step,
                                          extra={"utterance": u.id, "duration": round(a.duration, 3),
                                                 "earcon": u.earcon, **u.extra}))

@@ -118,12 +118,13 @@ class SpeechQueue:
         """Start whatever may start now; drop what has gone stale."""
         actions: list[SpeechAction] = []
         self._finish_if_done(now)
+        stale = [item for item in self._heap if self._stale(item[2], now)]
+        if stale:
+            self._heap = [item for item in self._heap if not self._stale(item[2], now)]
+            heapq.heapify(self._heap)
+            actions += [Dropped(item[2], now, "stale") for item in sorted(stale)]
         while self._heap and self.playing is None:
             _, _, utt = self._heap[0]
-            if utt.stale_after is not None and now > utt.due + utt.stale_after:
-                heapq.heappop(self._heap)
-                actions.append(Dropped(utt, now, "stale"))
-                continue
             if now < self._earliest_start(utt):
                 break
             heapq.heappop(self._heap)
@@ -136,20 +137,20 @@ class SpeechQueue:
 
     def next_wakeup(self) -> float | None:
         """The next time pump() could do something, or None when idle and empty."""
-        if self.playing is not None:
-            return self._ends_at
-        if not self._heap:
-            return None
-        utt = self._heap[0][2]
-        start = self._earliest_start(utt)
-        if utt.stale_after is not None:
-            # Wake no later than the moment it goes stale, to drop it on time.
-            start = min(start, utt.due + utt.stale_after + 1e-6)
-        return start
+        times = [self._ends_at] if self.playing is not None else []
+        if self._heap and self.playing is None:
+            times.append(self._earliest_start(self._heap[0][2]))
+        # Wake when a queued cue goes stale, to drop it on time.
+        times += [u.due + u.stale_after + 1e-6 for _, _, u in self._heap if u.stale_after is not None]
+        return min(times) if times else None
 
     @property
     def idle(self) -> bool:
         return self.playing is None and not self._heap
+
+    @staticmethod
+    def _stale(utt: Utterance, now: float) -> bool:
+        return utt.stale_after is not None and now > utt.due + utt.stale_after
 
     def _earliest_start(self, utt: Utterance) -> float:
         gap = self.ack_gap if utt.priority == Priority.ACK else self.min_gap
