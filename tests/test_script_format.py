@@ -134,6 +134,8 @@ def test_unknown_top_level_key_and_nested_key(write_script):
     (MINIMAL + "  - repeat: 2\n", ":6:5:", "missing required key 'steps'"),
     ("steps: []\ntitle: x\n", ":1:8:", "steps: needs at least 1 item"),
     ("title: x\n", ":1:1:", "missing required key 'steps'"),
+    (MINIMAL + "language: fr\n", ":6:11:", "language 'fr' is not supported yet (supported: en, ko)"),
+    (MINIMAL + "language: English\n", ":6:11:", "should match pattern"),
     ("- just\n- a list\n", ":1:1:", "a cue script is a mapping"),
     ("title: [unclosed\n", ":2:1:", "not valid YAML"),
     ("title: a\ntitle: b\nsteps: []\n", ":2:1:", "duplicate key 'title' (first given on line 1)"),
@@ -246,3 +248,20 @@ def test_script_error_lists_every_problem_sorted(write_script):
         load_script(write_script(body))
     lines = [p.line for p in e.value.problems]
     assert lines == sorted(lines) and len(lines) == 3
+
+
+def test_default_vocabulary_has_every_phrase_the_coach_promises():
+    from voicecoach.vocabulary import Vocabulary
+    promised = {"go": ["start", "go", "let's go", "begin", "resume", "continue"],
+                "pause": ["pause", "hold on", "wait"], "stop": ["stop"],
+                "end": ["end session", "finish", "I'm done"],
+                "faster": ["faster", "speed up", "up"], "slower": ["slower", "slow down", "down"],
+                "next": ["next", "skip"], "repeat": ["repeat", "say again"],
+                "status": ["status", "time left", "how long"], "help": ["help", "what can I say"],
+                "yes": ["yes", "yeah"], "no": ["no", "nope"]}
+    vocab = Vocabulary.default("en")
+    for intent, phrases in promised.items():
+        for phrase in phrases:
+            assert vocab.intent_for(phrase) == intent, phrase
+    assert vocab.intent_for("What can I say?") == "help"      # punctuation and case do not matter
+    assert vocab.intent_for("let\u2019s go") == "go"            # nor a typographic apostrophe

@@ -16,7 +16,9 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Fie
                       ValidationError)
 
 from .scriptfile import Document, Problem, ProblemsError, read_yaml
+from .phrases import available_languages as phrase_languages
 from .vocabulary import SESSION_INTENTS, Vocabulary, VocabularyError
+from .vocabulary import available_languages as vocabulary_languages
 
 # Limits that keep a mistyped value from becoming a 3-day session or a 90 mph treadmill.
 MAX_STEP_SECONDS = 4 * 3600
@@ -356,8 +358,11 @@ def _check_meaning(script: CueScript, doc: Document) -> list[Problem]:
     problems: list[Problem] = []
     add = problems.append
     prog, units = script.progression, script.units
-    if script.language not in ("en", "ko") and not script.commands:
-        pass  # other languages need their own vocabulary; checked with the commands below
+    supported = sorted(set(vocabulary_languages()) & set(phrase_languages()))
+    if script.language.split("-")[0] not in supported:
+        add(doc.problem(("language",), f"language {script.language!r} is not supported yet "
+                                       f"(supported: {', '.join(supported)})"))
+        return problems
     top = MAX_SPEED[units]
     if prog.max_speed > top:
         add(doc.problem(("progression", "max_speed"),
