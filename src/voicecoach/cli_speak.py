@@ -40,6 +40,7 @@ def register(sub, bench_sub) -> None:
     p.add_argument("script", type=Path, nargs="?", default=DEFAULT_BENCH_SCRIPT, metavar="SCRIPT")
     p.add_argument("--trials", type=int, default=20, help="acknowledgements to time")
     p.add_argument("--device", help="output device for the latency figure (default: default)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every latency measured")
     _voice_options(p)
     p.set_defaults(func=cmd_bench_speak)
 

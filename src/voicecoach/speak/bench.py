@@ -104,6 +104,8 @@ def main(args) -> int:
                 print(f"ack latency (decided -> first sample written): "
                       f"p50 {statistics.median(lat) * 1000:.1f} ms, p95 {_pct(lat, 0.95) * 1000:.1f} ms, "
                       f"max {max(lat) * 1000:.1f} ms over {len(lat)} (target <= 50 ms), via {where}")
+                if getattr(args, "verbose", False):
+                    print("  each (ms): " + " ".join(f"{x * 1000:.0f}" for x in lat))
             for problem in dict.fromkeys(warm.problems):
                 print(f"warning: {problem}")
     return 0

@@ -91,13 +91,15 @@ class Player:
         return int(round((t - self.origin) * self.rate))
 
     # -- the queue's decisions -----------------------------------------------------------------
-    def handle(self, action: SpeechAction, submitted: float | None = None) -> None:
-        """Apply one action. A time already written (live: the clock is behind the write head)
-        means "as soon as possible": the next sample not yet written."""
+    def handle(self, action: SpeechAction, submitted: float | None = None,
+               now: bool = False) -> None:
+        """Apply one action at the sample of its time, or with `now` (live: the session hands
+        actions over when they are due) at the write head. A time already written also means
+        the write head: as soon as possible."""
         with self._lock:
             if isinstance(action, Started):
                 samples = self.sound_of(action.utterance)
-                start = max(self.sample_at(action.t), self.position)
+                start = self.position if now else max(self.sample_at(action.t), self.position)
                 voice = _Voice(action.utterance, samples, start, start + len(samples),
                                submitted=time.perf_counter() if submitted is None else submitted)
                 self._voices.append(voice)
@@ -107,7 +109,8 @@ class Player:
                 voice = self._by_id.get(action.utterance.id)
                 if voice is None or voice.cut is not None:
                     return
-                cut = max(self.sample_at(action.t), self.position, voice.start)
+                cut = max(self.position if now else self.sample_at(action.t),
+                          self.position, voice.start)
                 if cut < voice.end:
                     voice.cut = cut
                     voice.end = min(voice.end, cut + self.fade)
@@ -172,28 +175,34 @@ class Player:
 class LivePlayer:
     """A Player driven by a thread in real time, for a live session.
 
-    `voicecoach run` would do:  live = LivePlayer(SoundDeviceSink(), sounds_from(renderer),
-    clock); live.start(); then after every speech-queue call `live.submit(actions)`; at the end
-    `live.stop()`. The player's sample 0 is the clock's time at start(), so queue times map to
-    samples; anything due in the past starts at the write head, i.e. at once."""
+    `voicecoach run` would do:  live = LivePlayer(SoundDeviceSink(), sounds_from(renderer));
+    live.start(); then hand over every speech-queue result as it happens (the session's
+    on_event, or its queue's actions) with `live.submit(actions)`; at the end `live.stop()`.
+    Actions are played when they are handed over, at the write head: the session acts when
+    things are due, and a sound card's clock need not agree with the session's (a stream may
+    take a while to start, or drift), so live times are never mapped to samples."""
 
-    def __init__(self, sink: Sink, sound_of: Callable[[Utterance], np.ndarray], clock=None,
+    def __init__(self, sink: Sink, sound_of: Callable[[Utterance], np.ndarray],
                  block: int = BLOCK) -> None:
         if not getattr(sink, "realtime", False):
             sink = PacedSink(sink)      # a file has no speaker to pace it: pace it ourselves
-        self.clock = clock
         self.block = block
         self.player = Player(sink, sound_of)
         self._running = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
-    def start(self) -> None:
-        if self.clock is not None:
-            self.player.origin = self.clock.now()
+    def start(self, ready_timeout: float = 3.0) -> None:
+        """Start writing; return once the output is taking samples (a stream can take a while
+        to start: the first acknowledgement should not wait for that)."""
         self._running.set()
         self._thread = threading.Thread(target=self._run, name="voicecoach-player", daemon=True)
         self._thread.start()
+        sink = self.player.sink
+        deadline = time.monotonic() + ready_timeout
+        while (getattr(sink, "frames_played", 1) == 0 and time.monotonic() < deadline
+               and self._thread.is_alive()):
+            time.sleep(0.005)
 
     def _run(self) -> None:
         try:
@@ -205,7 +214,7 @@ class LivePlayer:
     def submit(self, actions: Iterable[SpeechAction], decided: float | None = None) -> None:
         """`decided`: perf_counter when the decision was taken (for the latency figure)."""
         for a in actions:
-            self.player.handle(a, submitted=decided)
+            self.player.handle(a, submitted=decided, now=True)
 
     def stop(self, drain: bool = True) -> None:
         if drain:

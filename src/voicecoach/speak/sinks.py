@@ -103,43 +103,87 @@ class PacedSink:
 
 
 class SoundDeviceSink:
-    """A sounddevice (PortAudio) output stream in blocking-write mode: write() returns once the
-    block is in the stream's buffer, so a player writing small blocks stays a few milliseconds
-    ahead of the speaker and a new sound (an acknowledgement) reaches the stream within a block
-    or two."""
+    """A sounddevice (PortAudio) output stream. The stream runs in callback mode and takes its
+    blocks from a queue only `queue_blocks` deep; write() blocks while that queue is full. So
+    the player stays a couple of blocks (~25 ms) ahead of the stream, and a new sound (an
+    acknowledgement) reaches it within that. (Blocking-write mode through ALSA's PulseAudio
+    plugin let the writer run a second ahead, or fall behind, in our tests: the stream's own
+    buffer depth is not ours to choose there.)"""
 
     realtime = True
 
     def __init__(self, device: int | str | None = None, samplerate: int = SAMPLE_RATE,
-                 blocksize: int = 256, latency: float | str = "low") -> None:
+                 blocksize: int = 256, latency: float | str = "low",
+                 queue_blocks: int = 2) -> None:
+        import queue
         try:
             import sounddevice as sd
         except OSError as e:   # PortAudio library missing
             raise UserError(f"audio output unavailable: {e} (install libportaudio2)") from None
         self.samplerate = samplerate
         self.blocksize = blocksize
+        self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=queue_blocks)
+        self._carry = np.zeros(0, dtype=np.float32)
+        self._pending = np.zeros(0, dtype=np.float32)
+        self.underflows = 0          # callbacks that found nothing to play (silence was played)
+        self.frames_played = 0
         try:
             self._stream = sd.OutputStream(device=device, samplerate=samplerate, channels=1,
                                            dtype="float32", blocksize=blocksize,
-                                           latency=latency)
+                                           latency=latency, callback=self._callback)
             self._stream.start()
         except (sd.PortAudioError, ValueError) as e:
             where = f"device {device!r}" if device is not None else "the default output device"
             raise UserError(f"cannot open {where} for playback: {e}") from None
-        self.latency = float(self._stream.latency)   # seconds from write to the speaker
-        self.underflows = 0
+        self.latency = float(self._stream.latency)   # seconds from the callback to the speaker
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        import queue
+        out = outdata[:, 0]
+        filled = 0
+        while filled < frames:
+            if not len(self._carry):
+                try:
+                    self._carry = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            n = min(frames - filled, len(self._carry))
+            out[filled:filled + n] = self._carry[:n]
+            self._carry = self._carry[n:]
+            filled += n
+        if filled < frames:
+            out[filled:] = 0.0
+            self.underflows += 1
+        self.frames_played += filled
 
     def write(self, frames: np.ndarray) -> None:
-        frames = np.clip(np.asarray(frames, dtype=np.float32), -1.0, 1.0).reshape(-1, 1)
-        if self._stream.write(frames):
-            self.underflows += 1
+        import queue
+        frames = np.clip(np.asarray(frames, dtype=np.float32), -1.0, 1.0)
+        data = np.concatenate([self._pending, frames]) if len(self._pending) else frames
+        whole = len(data) - len(data) % self.blocksize
+        for i in range(0, whole, self.blocksize):
+            try:
+                # A stream that stopped calling back must not hang the player for ever.
+                self._queue.put(data[i:i + self.blocksize], timeout=2.0 + self.latency)
+            except queue.Full:
+                raise UserError("the audio output stopped taking samples "
+                                f"(stream {'active' if self._stream.active else 'stopped'})") from None
+        self._pending = data[whole:].copy()
 
     def close(self) -> None:
-        if not self._stream.closed:
-            try:
-                self._stream.stop()     # plays out what is buffered
-            finally:
-                self._stream.close()
+        if self._stream.closed:
+            return
+        try:
+            if len(self._pending):
+                pad = np.zeros(self.blocksize - len(self._pending), dtype=np.float32)
+                self.write(pad)
+            # Let the queue play out, then stop (stop() also plays out what PortAudio holds).
+            deadline = time.monotonic() + 2.0
+            while (not self._queue.empty() or len(self._carry)) and time.monotonic() < deadline:
+                time.sleep(self.blocksize / self.samplerate)
+            self._stream.stop()
+        finally:
+            self._stream.close()
 
 
 def output_device_available() -> bool:
