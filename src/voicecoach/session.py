@@ -25,7 +25,8 @@ class Session:
     def __init__(self, script: CueScript, clock: Clock, *,
                  duration_of: Callable[[Utterance], float] = estimate_duration,
                  definition: MachineDefinition | None = None,
-                 on_event: Callable[[TimelineEvent], None] | None = None) -> None:
+                 on_event: Callable[[TimelineEvent], None] | None = None,
+                 on_speech: Callable[[SpeechAction], None] | None = None) -> None:
         self.script = script
         self.program = script.program()
         self.steps = self.program.steps
@@ -36,6 +37,7 @@ class Session:
         self.speech = SpeechQueue(duration_of, min_gap=script.cue_gap)
         self.events: list[TimelineEvent] = []
         self._on_event = on_event
+        self._on_speech = on_speech       # the player: every start, cut and drop, as it happens
 
         # Where we are in the program. While running, position = _elapsed + (now - _since).
         self.step_index = -1
@@ -380,6 +382,8 @@ class Session:
 
     def _pump_actions(self, actions: list[SpeechAction], now: float) -> None:
         for a in actions:
+            if self._on_speech:
+                self._on_speech(a)
             u = a.utterance
             if isinstance(a, Started):
                 if not u.earcon:
