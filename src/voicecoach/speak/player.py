@@ -192,15 +192,17 @@ class LivePlayer:
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
-    def start(self, ready_timeout: float = 3.0) -> None:
-        """Start writing; return once the output is taking samples (a stream can take a while
-        to start: the first acknowledgement should not wait for that)."""
+    def start(self, ready_timeout: float = 5.0) -> None:
+        """Start writing; return once the output is steadily taking samples. (Through ALSA's
+        PulseAudio plugin a new stream took one block, then nothing for ~2 s: the session's
+        first words should not wait for that.)"""
         self._running.set()
         self._thread = threading.Thread(target=self._run, name="voicecoach-player", daemon=True)
         self._thread.start()
         sink = self.player.sink
         deadline = time.monotonic() + ready_timeout
-        while (getattr(sink, "frames_played", 1) == 0 and time.monotonic() < deadline
+        while (getattr(sink, "frames_played", None) is not None
+               and sink.frames_played < 4 * self.block and time.monotonic() < deadline
                and self._thread.is_alive()):
             time.sleep(0.005)
 
