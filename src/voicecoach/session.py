@@ -14,7 +14,7 @@ from .clock import Clock
 from .events import (COMMAND, DROPPED, RESPONSE, STATE, STEP, CUE, TimelineEvent)
 from .machine import MachineDefinition, attach, load_definition
 from .phrases import PhraseBook
-from .script import CueScript, PlannedStep, format_duration
+from .script import CueScript, PlannedStep
 from .speech_queue import (Cut, Dropped, Priority, SpeechAction, SpeechQueue, Started, Utterance,
                            estimate_duration)
 
@@ -48,7 +48,7 @@ class Session:
         self.speed_offset = 0.0        # the user's faster/slower, in the script's units
         self._step_offset = 0.0        # the same, when it does not carry over
         self.worked = 0.0              # seconds spent running
-        self._variant_turn: dict[tuple[int, int], int] = {}   # (step template, cue) -> next variant
+        self._variant_turn: dict[int, int] = {}    # id of a script cue -> its next variant
         self._last_said: Utterance | None = None
         self._came_from = "ready"
         self._confirm_deadline: float | None = None
@@ -87,11 +87,9 @@ class Session:
         self._emit(TimelineEvent(now, COMMAND, self.state, phrase or intent, intent=intent,
                                  step=self._step_number(), extra={"confidence": round(confidence, 3)}))
         before = self.state
-        if self.definition.handles(self.state, intent) and self._fire(intent):
-            pass
-        else:
-            key = self.definition.responses[before][intent]
-            self.acknowledge(key, "warning" if key in ("session_over", "answer_yes_no") else None)
+        if not (self.definition.handles(before, intent) and self._fire(intent)):
+            # Understood, but it changes nothing here: the warning tone and the reason.
+            self.acknowledge(self.definition.responses[before][intent], "warning")
         if self.state == "confirming_end":
             # The question was (re)asked or talked about: the time to answer starts again.
             self._confirm_deadline = now + self._confirm_timeout
@@ -222,10 +220,9 @@ class Session:
 
     def _speak_cue(self, step: PlannedStep, index: int) -> None:
         cue = step.cues[index]
-        # Rotate variants across the whole session, never the same one twice in a row.
-        key = (id(cue), index)
-        turn = self._variant_turn.get(key, 0)
-        self._variant_turn[key] = turn + 1
+        # Rotate variants across the whole session (rounds share the cue), never one twice in a row.
+        turn = self._variant_turn.get(id(cue), 0)
+        self._variant_turn[id(cue)] = turn + 1
         text = cue.say[turn % len(cue.say)]
         extra = {"audio": str(self.script.folder / cue.audio)} if cue.audio else {}
         self._queue(text, Priority.CUE, CUE, stale_after=cue.stale_after, extra=extra)
@@ -457,5 +454,3 @@ def format_time(t: float) -> str:
     m, sec = divmod(max(0.0, t), 60)
     return f"{int(m)}:{sec:04.1f}"
 
-
-__all__ = ["Session", "speakable_texts", "format_time", "format_duration"]
