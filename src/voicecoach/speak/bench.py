@@ -40,14 +40,16 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def ack_latency(renderer: Renderer, trials: int, device=None) -> tuple[list[float], str]:
+def ack_latency(renderer: Renderer, trials: int,
+                device=None) -> tuple[list[float], list[float], str]:
     """Command decided -> first sample of its acknowledgement written to the output, through the
     real speech queue and live player, with a coaching cue playing each time (so it is cut)."""
     sink, where = None, ""
     if output_device_available():
         try:
             sink = SoundDeviceSink(device=device)
-            where = f"sounddevice output stream (latency {sink.latency * 1000:.0f} ms after that)"
+            where = (f"sounddevice output stream, blocks of {sink.blocksize} "
+                     f"(PortAudio latency {sink.latency * 1000:.0f} ms after that)")
         except UserError as e:
             where = f"(no usable output device: {e}) "
     tmp = None
@@ -64,6 +66,8 @@ def ack_latency(renderer: Renderer, trials: int, device=None) -> tuple[list[floa
     clock0 = time.perf_counter()
     now = lambda: time.perf_counter() - clock0
     live.start()
+    underflows_before = getattr(sink, "underflows", 0)   # the stream ran before we wrote
+    decisions: dict[int, float] = {}
     try:
         for _ in range(trials):
             live.submit(queue.submit(Utterance(cue, Priority.CUE, "cue", stale_after=5.0), now()))
@@ -71,13 +75,23 @@ def ack_latency(renderer: Renderer, trials: int, device=None) -> tuple[list[floa
             decided = time.perf_counter()
             actions = queue.submit(Utterance(ack, Priority.ACK, "response"), now())
             live.submit(actions, decided=decided)
+            decisions.update({a.utterance.id: decided for a in actions if a.utterance.text == ack})
             time.sleep(0.6)
             live.submit(queue.pump(now()))
     finally:
         live.stop(drain=False)
         if tmp is not None:
             Path(tmp.name).unlink(missing_ok=True)
-    return [lat for utt, lat in live.latencies if utt.text == ack], where
+    if hasattr(sink, "underflows"):
+        where += f"; {sink.underflows - underflows_before} underflows (gaps) while playing"
+    written = [lat for utt, lat in live.latencies if utt.text == ack]
+    handed = []     # decided -> the callback that gave the first sample to PortAudio
+    if hasattr(sink, "handed_at"):
+        for uid, decided in decisions.items():
+            t = sink.handed_at(live.player.placed[uid][0])
+            if t is not None:
+                handed.append(t - decided)
+    return written, handed, where
 
 
 def main(args) -> int:
@@ -99,7 +113,11 @@ def main(args) -> int:
             od = warm.on_demand
             print(f"on-demand render (status answers): p50 {statistics.median(od) * 1000:.0f} ms, "
                   f"p95 {_pct(od, 0.95) * 1000:.0f} ms over {len(od)}")
-            lat, where = ack_latency(warm, args.trials, args.device)
+            lat, handed, where = ack_latency(warm, args.trials, args.device)
+            if handed:
+                print(f"ack latency (decided -> first sample handed to PortAudio): "
+                      f"p50 {statistics.median(handed) * 1000:.1f} ms, "
+                      f"p95 {_pct(handed, 0.95) * 1000:.1f} ms, max {max(handed) * 1000:.1f} ms")
             if lat:
                 print(f"ack latency (decided -> first sample written): "
                       f"p50 {statistics.median(lat) * 1000:.1f} ms, p95 {_pct(lat, 0.95) * 1000:.1f} ms, "

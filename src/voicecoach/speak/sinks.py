@@ -113,7 +113,7 @@ class SoundDeviceSink:
     realtime = True
 
     def __init__(self, device: int | str | None = None, samplerate: int = SAMPLE_RATE,
-                 blocksize: int = 256, latency: float | str = "low",
+                 blocksize: int = 128, latency: float | str = "low",
                  queue_blocks: int = 2) -> None:
         import queue
         try:
@@ -127,6 +127,10 @@ class SoundDeviceSink:
         self._pending = np.zeros(0, dtype=np.float32)
         self.underflows = 0          # callbacks that found nothing to play (silence was played)
         self.frames_played = 0
+        # (frames handed to PortAudio so far, perf_counter) after each callback: when a given
+        # sample left our hands, for the latency figure.
+        from collections import deque
+        self.handed: deque[tuple[int, float]] = deque(maxlen=50_000)
         try:
             self._stream = sd.OutputStream(device=device, samplerate=samplerate, channels=1,
                                            dtype="float32", blocksize=blocksize,
@@ -155,6 +159,15 @@ class SoundDeviceSink:
             out[filled:] = 0.0
             self.underflows += 1
         self.frames_played += filled
+        self.handed.append((self.frames_played, time.perf_counter()))
+
+    def handed_at(self, frame: int) -> float | None:
+        """perf_counter of the callback that handed sample `frame` (0-based, counting every
+        sample written) to PortAudio; None if not yet."""
+        for count, t in list(self.handed):
+            if count > frame:
+                return t
+        return None
 
     def write(self, frames: np.ndarray) -> None:
         import queue
