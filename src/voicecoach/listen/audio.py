@@ -1,0 +1,124 @@
+"""PCM in any shape -> the 16 kHz mono 16-bit stream the recognisers need.
+
+Frames may come in any size, sample rate and channel count (a microphone gives what it gives);
+the converter keeps state between frames so that chunk boundaries leave no seams.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..errors import UserError
+
+ENGINE_RATE = 16000
+
+
+class AudioFileError(UserError):
+    """An audio file that cannot be read (missing, not audio, empty)."""
+
+
+def as_float_frames(pcm: bytes | np.ndarray, channels: int) -> np.ndarray:
+    """Samples as float32 in [-1, 1], shaped (frames, channels). Bytes are 16-bit little-endian."""
+    if isinstance(pcm, (bytes, bytearray, memoryview)):
+        x = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+    else:
+        x = np.asarray(pcm)
+        if x.dtype.kind == "i":
+            x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
+        elif x.dtype.kind == "u":   # 8-bit WAV is unsigned
+            half = float(np.iinfo(x.dtype).max + 1) / 2
+            x = (x.astype(np.float32) - half) / half
+        else:
+            x = x.astype(np.float32, copy=False)
+    if x.ndim == 1:
+        if x.size % channels:
+            raise ValueError(f"{x.size} samples is not a whole number of {channels}-channel frames")
+        x = x.reshape(-1, channels)
+    elif x.shape[1] != channels:
+        raise ValueError(f"got {x.shape[1]} channels, expected {channels}")
+    return x
+
+
+class StreamConverter:
+    """Stateful down-mix + resampling to 16 kHz float32 mono.
+
+    Resampling is a windowed-sinc low-pass (against aliasing when the input rate is higher)
+    followed by linear interpolation; filter history and the fractional read position carry
+    over from one chunk to the next, so the output does not depend on how input was chunked.
+    """
+
+    def __init__(self, sample_rate: int, channels: int = 1, target_rate: int = ENGINE_RATE):
+        if sample_rate <= 0 or channels <= 0:
+            raise ValueError(f"bad audio format: {sample_rate} Hz, {channels} channels")
+        self.sample_rate, self.channels, self.target_rate = sample_rate, channels, target_rate
+        self._step = sample_rate / target_rate      # input samples per output sample
+        self._fir = _lowpass(min(sample_rate, target_rate) / 2 * 0.9, sample_rate) \
+            if sample_rate > target_rate else None
+        self._hist = np.zeros(0 if self._fir is None else len(self._fir) - 1, np.float32)
+        self._tail = np.zeros(0, np.float32)        # filtered input not yet interpolated
+        self._pos = 0.0                             # next output position within _tail
+
+    def convert(self, pcm: bytes | np.ndarray) -> np.ndarray:
+        mono = as_float_frames(pcm, self.channels).mean(axis=1)
+        if self.sample_rate == self.target_rate:
+            return mono.astype(np.float32, copy=False)
+        if self._fir is not None:
+            padded = np.concatenate([self._hist, mono])
+            filtered = np.convolve(padded, self._fir, mode="valid").astype(np.float32)
+            if len(self._hist):
+                self._hist = padded[-len(self._hist):]
+        else:
+            filtered = mono
+        x = np.concatenate([self._tail, filtered])
+        # Output positions strictly inside x (need x[i] and x[i+1] for interpolation).
+        n = int(np.floor((len(x) - 1 - self._pos) / self._step)) + 1 if len(x) - 1 > self._pos else 0
+        if n <= 0:
+            self._tail = x
+            return np.zeros(0, np.float32)
+        pos = self._pos + self._step * np.arange(n)
+        i = pos.astype(np.int64)
+        frac = (pos - i).astype(np.float32)
+        out = x[i] * (1 - frac) + x[np.minimum(i + 1, len(x) - 1)] * frac
+        next_pos = self._pos + self._step * n
+        keep = int(np.floor(next_pos))
+        self._tail = x[keep:]
+        self._pos = next_pos - keep
+        return out.astype(np.float32)
+
+
+def _lowpass(cutoff_hz: float, rate: int, taps: int = 63) -> np.ndarray:
+    n = np.arange(taps) - (taps - 1) / 2
+    h = np.sinc(2 * cutoff_hz / rate * n) * np.hamming(taps)
+    return (h / h.sum()).astype(np.float32)
+
+
+def to_int16_bytes(x: np.ndarray) -> bytes:
+    return (np.clip(x, -1.0, 1.0 - 1 / 32768) * 32768).astype("<i2").tobytes()
+
+
+def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
+    """(samples float32 shaped (frames, channels), sample rate). Any format libsndfile reads."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioFileError(f"{path}: is a directory, not an audio file")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        raise AudioFileError(f"{path}: not a readable audio file ({_short(e)})") from None
+    if len(data) == 0:
+        raise AudioFileError(f"{path}: contains no audio")
+    return data, int(rate)
+
+
+def load_mono_16k(path: str | Path) -> np.ndarray:
+    data, rate = read_audio_file(path)
+    return StreamConverter(rate, data.shape[1]).convert(data)
+
+
+def _short(e: Exception) -> str:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return msg.split(": ", 1)[-1] if "Error opening" in msg else msg

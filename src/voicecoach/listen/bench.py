@@ -1,0 +1,136 @@
+"""`voicecoach bench listen`: every clip of two manifests played inside one continuous stream
+(silence, or noise at a given SNR, between clips) through the streaming listener.
+
+A clip's window runs from the middle of the gap before it to the middle of the gap after it;
+the Command events whose speech falls in that window are the listener's answer to the clip.
+"""
+from __future__ import annotations
+
+import csv
+import random
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import UserError
+from ..events import Command
+from .audio import ENGINE_RATE, AudioFileError, load_mono_16k
+from .listener import Listener
+
+GAP_SECONDS = 1.5
+CHUNK = 1600          # 100 ms, as a microphone callback would deliver
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    word: str             # expected intent; for a negative, a word outside the vocabulary
+    is_command: bool
+
+
+def read_manifest(path: str | Path, is_command: bool) -> list[Clip]:
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise UserError(f"{path}: cannot read manifest ({e.strerror})") from None
+    if not rows or "path" not in rows[0] or "word" not in rows[0]:
+        raise UserError(f"{path}: a manifest is a CSV file with the columns `path` and `word`")
+    return [Clip(path.parent / r["path"], r["word"], is_command) for r in rows]
+
+
+def speech_end(x: np.ndarray) -> float:
+    """End of speech in a clean clip: the last 10 ms frame within 30 dB of the loudest."""
+    n = len(x) // 160
+    if n == 0:
+        return len(x) / ENGINE_RATE
+    level = 10 * np.log10(np.mean(x[:n * 160].reshape(n, 160) ** 2, axis=1) + 1e-12)
+    loud = np.nonzero(level > level.max() - 30)[0]
+    return (loud[-1] + 1) * 0.01
+
+
+def active_rms(x: np.ndarray) -> float:
+    n = len(x) // 160
+    frames = x[:n * 160].reshape(n, 160)
+    power = np.mean(frames ** 2, axis=1)
+    active = power[power > power.max() / 1000]   # within 30 dB of the loudest frame
+    return float(np.sqrt(np.mean(active))) if len(active) else 1e-4
+
+
+def run(commands: list[Clip], negatives: list[Clip], make_listener: Callable[[], Listener],
+        noise: np.ndarray | None = None, snr_db: float | None = None, seed: int = 0) -> dict:
+    clips = commands + negatives
+    random.Random(seed).shuffle(clips)
+    audio = []
+    for c in clips:
+        try:
+            audio.append(load_mono_16k(c.path))
+        except AudioFileError as e:
+            raise UserError(f"manifest clip {e}") from None
+    gap = int(GAP_SECONDS * ENGINE_RATE)
+    # Stream layout: gap, clip, gap, clip, ..., gap.
+    starts, pos = [], gap
+    for x in audio:
+        starts.append(pos)
+        pos += len(x) + gap
+    stream = np.zeros(pos, np.float32)
+    for s, x in zip(starts, audio):
+        stream[s:s + len(x)] = x
+    if noise is not None:
+        # Noise gain per clip for the SNR against that clip's speech level, ramped across the
+        # gap before it so the level never jumps.
+        gains = np.array([active_rms(x) / (np.sqrt(np.mean(noise ** 2)) + 1e-12)
+                          / 10 ** (snr_db / 20) for x in audio])
+        g = np.empty(pos, np.float32)
+        prev = gains[0]
+        for i, (s, x) in enumerate(zip(starts, audio)):
+            a = s - gap
+            g[a:s] = np.linspace(prev, gains[i], gap)
+            g[s:s + len(x)] = gains[i]
+            prev = gains[i]
+        g[starts[-1] + len(audio[-1]):] = prev
+        reps = int(np.ceil(pos / len(noise)))
+        stream += np.tile(noise, reps)[:pos] * g
+        stream = np.clip(stream, -1, 1)
+    listener = make_listener()
+    t0 = time.process_time()
+    events = []
+    for i in range(0, len(stream), CHUNK):
+        events += listener.feed(stream[i:i + CHUNK])
+    events += listener.finish()
+    cpu = time.process_time() - t0
+
+    bounds = [0.0] + [(starts[i] / ENGINE_RATE + len(audio[i]) / ENGINE_RATE + starts[i + 1] / ENGINE_RATE) / 2
+                      for i in range(len(clips) - 1)] + [float("inf")]
+    commands_in = [[] for _ in clips]
+    for e in events:
+        if isinstance(e, Command):
+            mid = (e.t_start + e.t_end) / 2
+            i = int(np.searchsorted(bounds, mid, side="right")) - 1
+            commands_in[min(max(i, 0), len(clips) - 1)].append(e)
+    correct = false_accepts = 0
+    latencies = []
+    for c, x, s, got in zip(clips, audio, starts, commands_in):
+        if c.is_command:
+            if got and all(e.intent == c.word for e in got):
+                correct += 1
+                latencies.append(got[0].t_decided - (s / ENGINE_RATE + speech_end(x)))
+        elif got:
+            false_accepts += 1
+    lat = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+    return {
+        "accuracy": round(correct / max(len(commands), 1), 4),
+        "false_accept_rate": round(false_accepts / max(len(negatives), 1), 4),
+        "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
+        "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
+        "rtf": round(cpu / (pos / ENGINE_RATE), 4),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "commands": len(commands), "negatives": len(negatives),
+        "audio_seconds": round(pos / ENGINE_RATE, 1), "cpu_seconds": round(cpu, 2),
+        "snr_db": snr_db,
+    }

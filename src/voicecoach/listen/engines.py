@@ -1,0 +1,179 @@
+"""Recognisers behind one small interface: begin an utterance, accept audio, end it.
+
+The listener does the end-pointing; an engine only decodes the audio of one utterance at a
+time, constrained to the vocabulary's phrases, and says what it heard.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..errors import UserError
+from ..vocabulary import Vocabulary
+from .grammar import competitor_words, jsgf_for, missing_words
+
+ENGINES = ("pocketsphinx", "vosk")
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    text: str           # what the engine heard, normalised ("" = nothing)
+    confidence: float   # 0..1
+    in_grammar: bool    # False when the engine's garbage alternative won ([unk], a competitor)
+
+
+class Recognizer(Protocol):
+    name: str
+
+    def begin(self) -> None: ...
+    def accept(self, pcm16: bytes) -> None: ...
+    def partial(self) -> str: ...
+    def end(self) -> Hypothesis: ...
+
+
+class EngineError(UserError):
+    pass
+
+
+# --- PocketSphinx -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PocketSphinxSettings:
+    # Common English words (ranked by the bundled language model) that compete with the
+    # commands in the grammar: speech that is not a command is usually closer to one of them
+    # than to any command. 0 = plain command grammar (accepts almost anything, see docs).
+    competitors: int = 200
+
+
+class PocketSphinxEngine:
+    name = "pocketsphinx"
+
+    def __init__(self, vocabulary: Vocabulary, settings: PocketSphinxSettings = PocketSphinxSettings()):
+        from pocketsphinx import Decoder, get_model_path
+        if vocabulary.language.split("-")[0].lower() != "en":
+            raise EngineError(
+                f"the pocketsphinx engine has only an English model; for language "
+                f"{vocabulary.language!r} use --engine vosk with a Vosk model for it")
+        model = Path(get_model_path()) / "en-us"
+        self._decoder = Decoder(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"),
+                                lm=None, loglevel="FATAL")
+        missing = missing_words(vocabulary, self._decoder.lookup_word)
+        if missing:
+            raise EngineError(
+                "not in the English pronunciation dictionary: " + ", ".join(sorted(missing))
+                + " (use other words for these commands)")
+        self._phrases = set(vocabulary.all_phrases())
+        competitors = competitor_words(vocabulary, self._decoder.lookup_word,
+                                       settings.competitors) if settings.competitors else []
+        self._decoder.add_jsgf_string("commands", jsgf_for(vocabulary, competitors))
+        self._decoder.activate_search("commands")
+        self._started = False
+
+    def begin(self) -> None:
+        if self._started:
+            self._decoder.end_utt()
+        self._decoder.start_utt()
+        self._started = True
+
+    def accept(self, pcm16: bytes) -> None:
+        self._decoder.process_raw(pcm16, False, False)
+
+    def partial(self) -> str:
+        h = self._decoder.hyp()
+        return _clean_sphinx(h.hypstr) if h else ""
+
+    def end(self) -> Hypothesis:
+        self._decoder.end_utt()
+        self._started = False
+        h = self._decoder.hyp()
+        text = _clean_sphinx(h.hypstr) if h else ""
+        return Hypothesis(text, float(h.prob) if h else 0.0, text in self._phrases)
+
+
+def _clean_sphinx(hypstr: str) -> str:
+    # Alternative pronunciations come back as "word(2)"; fillers as <sil>, [noise].
+    words = [w.split("(")[0] for w in hypstr.split() if not w.startswith(("<", "[", "+"))]
+    return " ".join(words)
+
+
+# --- Vosk -------------------------------------------------------------------------------
+
+class VoskEngine:
+    name = "vosk"
+
+    def __init__(self, vocabulary: Vocabulary, model_dir: str | Path):
+        import vosk
+        vosk.SetLogLevel(-1)
+        self._model = load_vosk_model(model_dir)
+        self._phrases = set(vocabulary.all_phrases())
+        missing = {w for w in vocabulary.words() if self._model.vosk_model_find_word(w) < 0}
+        if missing:
+            raise EngineError(
+                f"not in the vocabulary of the Vosk model {model_dir}: "
+                + ", ".join(sorted(missing)) + " (use other words for these commands)")
+        # "[unk]" is the garbage alternative: anything that is not a phrase goes there.
+        self._grammar = json.dumps(sorted(self._phrases) + ["[unk]"], ensure_ascii=False)
+        self._rec = vosk.KaldiRecognizer(self._model, 16000, self._grammar)
+        self._rec.SetWords(True)
+        self._early: list[dict] = []
+
+    def begin(self) -> None:
+        self._rec.Reset()
+        self._early = []
+
+    def accept(self, pcm16: bytes) -> None:
+        # Vosk's own end-pointer may close a segment early; the listener ends utterances, so
+        # a result produced mid-utterance is kept and joined at the end.
+        if self._rec.AcceptWaveform(pcm16):
+            self._early.append(json.loads(self._rec.Result()))
+
+    def partial(self) -> str:
+        return json.loads(self._rec.PartialResult()).get("partial", "")
+
+    def end(self) -> Hypothesis:
+        results = self._early + [json.loads(self._rec.FinalResult())]
+        self._early = []
+        words = [w for r in results for w in r.get("result", [])]
+        text = " ".join(r.get("text", "") for r in results).split()
+        in_grammar = bool(text) and "[unk]" not in text and " ".join(text) in self._phrases
+        conf = min((w.get("conf", 0.0) for w in words), default=0.0)
+        return Hypothesis(" ".join(text), float(conf), in_grammar)
+
+
+_VOSK_MODELS: dict[str, object] = {}
+
+
+def load_vosk_model(model_dir: str | Path):
+    """A Vosk model, loaded once per process (it is large)."""
+    import vosk
+    from ..models import check_model_dir
+    path = check_model_dir(Path(model_dir))
+    key = str(path.resolve())
+    if key not in _VOSK_MODELS:
+        vosk.SetLogLevel(-1)
+        try:
+            _VOSK_MODELS[key] = vosk.Model(key)
+        except Exception as e:   # vosk raises a bare Exception
+            raise EngineError(f"{path}: could not load the Vosk model ({e})") from None
+    return _VOSK_MODELS[key]
+
+
+def make_recognizer(vocabulary: Vocabulary, engine: str | None = None,
+                    model_dir: str | Path | None = None,
+                    sphinx: PocketSphinxSettings = PocketSphinxSettings()) -> Recognizer:
+    """The engine asked for, else Vosk when a model for the language is installed, else
+    PocketSphinx."""
+    from ..models import find_model
+    if engine not in (None, *ENGINES):
+        raise EngineError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
+    if engine in (None, "vosk"):
+        found = Path(model_dir) if model_dir else find_model(vocabulary.language)
+        if found is not None:
+            return VoskEngine(vocabulary, found)
+        if engine == "vosk":
+            raise EngineError(
+                f"no Vosk model for language {vocabulary.language!r}: give --model DIR, set "
+                f"VOICECOACH_VOSK_MODEL, or run `voicecoach models install ZIP_OR_DIR`")
+    return PocketSphinxEngine(vocabulary, sphinx)

@@ -1,0 +1,75 @@
+"""Compile a vocabulary into a constrained grammar for PocketSphinx.
+
+The grammar is one utterance = one phrase of the vocabulary, OR one common English word
+that is not a command (a "competitor"). Competitors act as a garbage model made of real words:
+"dog" comes out as "dog" instead of being forced onto "go". They are the words the bundled
+language model rates most likely, minus the vocabulary's words and their homophones ("know"
+would steal "no").
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from ..vocabulary import Vocabulary
+
+
+def missing_words(vocabulary: Vocabulary, lookup: Callable[[str], str | None]) -> set[str]:
+    return {w for w in vocabulary.words() if lookup(w) is None}
+
+
+def jsgf_for(vocabulary: Vocabulary, competitors: list[str] = []) -> str:
+    alternatives = [" ".join(_token(w) for w in p.split()) for p in vocabulary.all_phrases()]
+    alternatives += [_token(w) for w in competitors]
+    return ("#JSGF V1.0;\ngrammar voicecoach;\npublic <utterance> = "
+            + " | ".join(alternatives) + ";\n")
+
+
+def _token(word: str) -> str:
+    # JSGF takes bare tokens with apostrophes (let's); anything else odd is refused earlier by
+    # the dictionary check, as the dictionary has no such word.
+    return word
+
+
+def competitor_words(vocabulary: Vocabulary, lookup: Callable[[str], str | None],
+                     count: int) -> list[str]:
+    taken = vocabulary.words()
+    taken_sounds = {pr for w in taken for pr in _pronunciations().get(w, ())}
+    out: list[str] = []
+    for word in _ranked_english_words():
+        if word in taken or taken_sounds & _pronunciations().get(word, set()):
+            continue
+        if lookup(word) is not None:
+            out.append(word)
+            if len(out) >= count:
+                break
+    return out
+
+
+def _model_dir() -> Path:
+    from pocketsphinx import get_model_path
+    return Path(get_model_path()) / "en-us"
+
+
+@lru_cache(maxsize=1)
+def _pronunciations() -> dict[str, frozenset[str]]:
+    prons: dict[str, set[str]] = {}
+    with open(_model_dir() / "cmudict-en-us.dict", encoding="utf-8") as f:
+        for line in f:
+            word, *phones = line.split()
+            prons.setdefault(word.split("(")[0], set()).add(" ".join(phones))
+    return {w: frozenset(p) for w, p in prons.items()}
+
+
+@lru_cache(maxsize=1)
+def _ranked_english_words(limit: int = 3000) -> tuple[str, ...]:
+    """Alphabetic dictionary words, most probable first by the bundled unigram model."""
+    from pocketsphinx import Config, LogMath, NGramModel
+    lm = NGramModel(Config(loglevel="FATAL"), LogMath(), str(_model_dir() / "en-us.lm.bin"))
+    scored = []
+    for word in _pronunciations():
+        if word.isalpha():
+            scored.append((lm.prob([word]), word))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return tuple(w for _, w in scored[:limit])
