@@ -44,7 +44,7 @@ class PocketSphinxSettings:
     # Common English words (ranked by the bundled language model) that compete with the
     # commands in the grammar: speech that is not a command is usually closer to one of them
     # than to any command. 0 = plain command grammar (accepts almost anything, see docs).
-    competitors: int = 200
+    competitors: int = 50
 
 
 class PocketSphinxEngine:

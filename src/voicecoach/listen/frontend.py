@@ -24,7 +24,7 @@ class FrontendSettings:
     min_level_db: float = -50.0       # below this (dBFS) nothing is voice
     start_window: int = 10            # frames looked at to declare a start ...
     start_voiced: int = 6             # ... of which this many must be voice
-    hangover: float = 0.20            # seconds of non-voice that end an utterance
+    hangover: float = 0.15            # seconds of non-voice that end an utterance
     pre_roll: float = 0.25            # audio kept from before the start (the onset is soft)
 
 

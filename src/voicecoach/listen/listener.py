@@ -139,3 +139,32 @@ class Listener:
         if hyp.confidence < self.settings.min_confidence:
             return Rejected(hyp.text, LOW_CONFIDENCE, start, t_end, now)
         return Command(intent, hyp.text, hyp.confidence, start, t_end, now)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one recording amounted to: its first command, else why it was rejected."""
+    intent: str | None
+    text: str
+    confidence: float | None
+    t_end: float | None
+    t_decided: float | None
+    reason: str | None = None
+
+    def to_json(self) -> dict:
+        r = lambda t: None if t is None else round(t, 3)
+        return {"intent": self.intent, "text": self.text,
+                "confidence": r(self.confidence), "t_end": r(self.t_end),
+                "t_decided": r(self.t_decided)}
+
+
+def summarize(events: list[ListenerEvent]) -> Result:
+    for e in events:
+        if isinstance(e, Command):
+            return Result(e.intent, e.phrase, e.confidence, e.t_end, e.t_decided)
+    rejected = [e for e in events if isinstance(e, Rejected)]
+    if rejected:
+        # The most telling rejection: one with words, else the last.
+        e = next((e for e in rejected if e.text), rejected[-1])
+        return Result(None, e.text, None, e.t_end, e.t_decided, e.reason)
+    return Result(None, "", None, None, None, "no speech heard")
