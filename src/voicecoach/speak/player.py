@@ -96,9 +96,11 @@ class Player:
         """Apply one action at the sample of its time, or with `now` (live: the session hands
         actions over when they are due) at the write head. A time already written also means
         the write head: as soon as possible."""
+        # Rendering (on demand, for a status answer) happens outside the lock: the live
+        # writer thread must never wait for it, or the output would stutter.
+        samples = self.sound_of(action.utterance) if isinstance(action, Started) else None
         with self._lock:
             if isinstance(action, Started):
-                samples = self.sound_of(action.utterance)
                 start = self.position if now else max(self.sample_at(action.t), self.position)
                 voice = _Voice(action.utterance, samples, start, start + len(samples),
                                submitted=time.perf_counter() if submitted is None else submitted)

@@ -15,8 +15,9 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..events import CUE, DROPPED, RESPONSE, STEP, TimelineEvent
-from ..speech_queue import Cut, Priority, Started, Utterance
+from ..speech_queue import Cut, Started, Utterance
 from . import SAMPLE_RATE
+from .live import event_utterance as _utterance
 from .player import Player, duration_from, sounds_from
 from .sinks import Sink, WavSink
 from .tts import Renderer, RenderStats, VoiceSettings
@@ -47,15 +48,6 @@ class PreviewResult:
     prerender: RenderStats | None = None
     on_demand: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-def _utterance(e: TimelineEvent) -> Utterance:
-    utt = Utterance(text=e.text, priority=Priority.CUE, kind=e.type,
-                    earcon=e.extra.get("earcon"), intent=e.intent, step=e.step,
-                    id=int(e.extra["utterance"]))
-    if e.extra.get("audio"):
-        utt.extra = {"audio": e.extra["audio"]}     # a cue played from its own recording
-    return utt
 
 
 def write_timeline(events: Iterable[TimelineEvent], sound_of: Callable[[Utterance], np.ndarray],
