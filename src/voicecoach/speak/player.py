@@ -85,6 +85,7 @@ class Player:
         self._lock = threading.Lock()
         self.placed: dict[int, tuple[int, int]] = {}   # utterance id -> (start, end) samples
         self.latencies: list[tuple[Utterance, float]] = []   # decision -> first sample written
+        self.first_written: dict[int, float] = {}   # utterance id -> perf_counter of that write
         self.on_first_sample: Callable[[Utterance, float], None] | None = None
 
     def sample_at(self, t: float) -> int:
@@ -151,6 +152,7 @@ class Player:
         now = time.perf_counter()
         for v in starting:
             v.first_written = now
+            self.first_written[v.utterance.id] = now
             self.latencies.append((v.utterance, now - v.submitted))
             if self.on_first_sample:
                 self.on_first_sample(v.utterance, now - v.submitted)
