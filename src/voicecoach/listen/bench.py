@@ -17,7 +17,9 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UserError
-from ..events import Command
+from collections import Counter
+
+from ..events import Command, Rejected
 from .audio import ENGINE_RATE, AudioFileError, load_mono_16k
 from .listener import Listener
 
@@ -133,4 +135,7 @@ def run(commands: list[Clip], negatives: list[Clip], make_listener: Callable[[],
         "commands": len(commands), "negatives": len(negatives),
         "audio_seconds": round(pos / ENGINE_RATE, 1), "cpu_seconds": round(cpu, 2),
         "snr_db": snr_db,
+        # Why utterances were rejected, over the whole stream (commands and negatives).
+        "rejections": dict(Counter(e.reason for e in events if isinstance(e, Rejected))),
+        "commands_emitted": sum(isinstance(e, Command) for e in events),
     }

@@ -73,3 +73,16 @@ def _ranked_english_words(limit: int = 3000) -> tuple[str, ...]:
             scored.append((lm.prob([word]), word))
     scored.sort(key=lambda s: (-s[0], s[1]))
     return tuple(w for _, w in scored[:limit])
+
+
+# Competitors for languages whose model comes without a ranked word list: everyday words
+# (numbers, pronouns, short answers and verbs, common nouns) a bystander or the user may say.
+# Homophones of command words are left out ("내" sounds like "네").
+EVERYDAY_WORDS: dict[str, tuple[str, ...]] = {
+    "ko": tuple("""하나 둘 셋 넷 다섯 여섯 일곱 여덟 아홉 열 일 이 삼 사 오 육 칠 팔 구 십 백
+        나 너 우리 그 저 것 거 이거 그거 저거 여기 거기 저기 뭐 왜 어디 누구 언제 어떻게
+        하다 해 했어 있어 없어 가 와 봐 줘 좋아 싫어 그래 응 어 음 아 진짜 정말 괜찮아 
+        사람 오늘 내일 어제 집 물 밥 친구 엄마 아빠 학교 회사 전화 노래 음악 운동 자전거 
+        고양이 강아지 새 나무 문 책 차 길 돈 말 손 눈 마음 생각 시간이 그냥 조금 많이 너무
+        오케이 안녕 감사 미안""".split()),
+}

@@ -20,6 +20,7 @@ import numpy as np
 from ..events import Command, ListenerEvent, PartialText, Rejected, SpeechStarted
 from ..vocabulary import Vocabulary
 from .audio import ENGINE_RATE, StreamConverter, to_int16_bytes
+from .denoise import NoiseSuppressor
 from .engines import Recognizer, make_recognizer
 from .frontend import FRAME_SAMPLES, FRAME_SECONDS, Boundary, Endpointer, FrontendSettings
 
@@ -36,8 +37,9 @@ class ListenerSettings:
     frontend: FrontendSettings = field(default_factory=FrontendSettings)
     min_utterance: float = 0.12     # shorter bursts are clicks and knocks
     max_utterance: float = 2.5      # commands are short; longer speech is conversation
-    min_confidence: float = 0.0     # engine confidence below this is rejected
+    min_confidence: float | None = None   # None: the engine's own threshold
     partial_interval: float = 0.2   # seconds of audio between partial-text updates
+    denoise: bool = True            # spectral noise suppression before VAD and recogniser
 
 
 class Listener:
@@ -49,6 +51,7 @@ class Listener:
         self.settings = settings
         self._converter = StreamConverter(sample_rate, channels)
         self._endpointer = Endpointer(settings.frontend)
+        self._denoiser = NoiseSuppressor() if settings.denoise else None
         self._pending = np.zeros(0, np.float32)
         self._pre_roll: deque[bytes] = deque(
             maxlen=max(1, round(settings.frontend.pre_roll / FRAME_SECONDS)))
@@ -90,6 +93,8 @@ class Listener:
     # --- per 10 ms frame ---------------------------------------------------------------
 
     def _frame(self, frame: np.ndarray, events: list[ListenerEvent]) -> None:
+        if self._denoiser is not None:
+            frame = self._denoiser.process(frame)
         pcm16 = to_int16_bytes(frame)
         self._pre_roll.append(pcm16)
         decision = self._endpointer.push(frame, pcm16)
@@ -136,7 +141,10 @@ class Listener:
         intent = self.vocabulary.intent_for(hyp.text) if hyp.in_grammar else None
         if intent is None:
             return Rejected(hyp.text, NOT_A_COMMAND, start, t_end, now)
-        if hyp.confidence < self.settings.min_confidence:
+        threshold = self.settings.min_confidence
+        if threshold is None:
+            threshold = self.recognizer.min_confidence
+        if hyp.confidence < threshold:
             return Rejected(hyp.text, LOW_CONFIDENCE, start, t_end, now)
         return Command(intent, hyp.text, hyp.confidence, start, t_end, now)
 
