@@ -82,7 +82,7 @@ class StreamConverter:
         frac = (pos - i).astype(np.float32)
         out = x[i] * (1 - frac) + x[np.minimum(i + 1, len(x) - 1)] * frac
         next_pos = self._pos + self._step * n
-        keep = int(np.floor(next_pos))
+        keep = min(int(np.floor(next_pos)), len(x))   # the next position may lie past x
         self._tail = x[keep:]
         self._pos = next_pos - keep
         return out.astype(np.float32)
