@@ -163,17 +163,21 @@ class EngineError(Exception):
 class Pyttsx3Worker:
     """One pyttsx3 process, started on first use, killed and replaced when it hangs or dies."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.timeout = timeout
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT,
+                 start_timeout: float | None = None) -> None:
+        self.timeout = timeout          # per job
+        # Starting Python and libespeak-ng on a busy machine can take a second or more; that
+        # is not a hang, so it gets its own allowance.
+        self.start_timeout = max(timeout, DEFAULT_TIMEOUT) if start_timeout is None else start_timeout
         self._proc: subprocess.Popen | None = None
         self.started = 0         # worker processes started (more than 1: one was replaced)
 
-    def _read(self, deadline: float) -> dict:
+    def _read(self, deadline: float, allowed: float) -> dict:
         assert self._proc is not None and self._proc.stdout is not None
         ready, _, _ = select.select([self._proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
             self.kill()
-            raise EngineError(f"pyttsx3 did not answer within {self.timeout:g} s (worker killed)")
+            raise EngineError(f"pyttsx3 did not answer within {allowed:g} s (worker killed)")
         line = self._proc.stdout.readline()
         if not line:
             code = self._proc.poll()
@@ -193,7 +197,7 @@ class Pyttsx3Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             text=True, bufsize=1)
         try:
-            self._read(time.monotonic() + self.timeout)
+            self._read(time.monotonic() + self.start_timeout, self.start_timeout)
         except EngineError:
             self.kill()
             raise
@@ -207,7 +211,7 @@ class Pyttsx3Worker:
         except (BrokenPipeError, OSError) as e:
             self.kill()
             raise EngineError(f"pyttsx3 worker unreachable: {e}") from None
-        return self._read(time.monotonic() + self.timeout)
+        return self._read(time.monotonic() + self.timeout, self.timeout)
 
     def render(self, text: str, settings: VoiceSettings, path: Path) -> None:
         self.call({"op": "render", "text": text, "voice": settings.name, "rate": settings.rate,
@@ -297,6 +301,21 @@ class Renderer:
         self.replaced_corrupt = 0
         self.on_demand: list[float] = []       # seconds per cache miss (rendering latency)
         self.engine_used: dict[str, str] = {}  # text -> engine that made its audio
+        self._sweep_temp_files()
+
+    def _sweep_temp_files(self, older_than: float = 3600.0) -> None:
+        """Engines' output left behind by a process killed mid-render (an hour old: no
+        renderer still running takes that long over one file)."""
+        cutoff = time.time() - older_than
+        try:
+            for f in (self.cache / "tmp").iterdir():
+                try:
+                    if f.stat().st_mtime < cutoff:
+                        f.unlink()
+                except OSError:
+                    pass        # another process removed it first
+        except OSError:
+            pass                # no tmp folder yet
 
     # -- keys and files --------------------------------------------------------------------
     def key(self, text: str, engine: str) -> str:
