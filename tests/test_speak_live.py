@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pytest
 
 from voicecoach.clock import RealClock
 from voicecoach.script import load_script

@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import UserError
 
 DEFAULT_BENCH_SCRIPT = Path("scripts/backwards-walk.yaml")
 
