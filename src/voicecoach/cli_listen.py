@@ -6,9 +6,15 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .errors import UserError
 
 CHUNK_SECONDS = 0.1   # files are fed as a microphone would deliver them
+# Quiet fed before a file: a recording cut right at the word gives the recogniser none of the
+# silence it expects before speech (it heard "stop" as "so" without it). Event times are
+# reported on the file's own clock.
+LEAD_IN_SECONDS = 0.5
 
 
 def _engine_options(p: argparse.ArgumentParser) -> None:
@@ -84,12 +90,15 @@ def cmd_transcribe(args) -> int:
             status = 1
             continue
         listener = Listener(vocabulary, recognizer, sample_rate=rate, channels=data.shape[1])
+        lead_in = int(rate * LEAD_IN_SECONDS)
+        listener.feed(np.zeros((lead_in, data.shape[1]), np.float32))
+        offset = listener.time
         events = []
         step = max(1, int(rate * CHUNK_SECONDS))
         for i in range(0, len(data), step):
             events += listener.feed(data[i:i + step])
         events += listener.finish()
-        r = summarize(events)
+        r = summarize(events).shifted(-offset)
         if args.json:
             print(json.dumps({"file": str(path), **r.to_json()}, ensure_ascii=False))
         elif r.intent:

@@ -63,7 +63,9 @@ class Endpointer:
         self.frames += 1
         level = self.level_db(frame)
         if self._floor_db is None:
-            self._floor_db = level
+            # Start low, not at the first frame's level: a recording may begin mid-word, and
+            # the floor rises to steady noise within seconds anyway.
+            self._floor_db = min(level, self.s.min_level_db)
         voiced = (level > self.s.min_level_db and level > self._floor_db + self.s.margin_db
                   and self._vad.is_speech(pcm16))
         # Noise floor: drops at once to quieter frames, creeps up slowly otherwise (so that

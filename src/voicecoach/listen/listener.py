@@ -159,6 +159,11 @@ class Result:
     t_decided: float | None
     reason: str | None = None
 
+    def shifted(self, dt: float) -> "Result":
+        move = lambda t: None if t is None else max(0.0, t + dt)
+        return Result(self.intent, self.text, self.confidence, move(self.t_end),
+                      move(self.t_decided), self.reason)
+
     def to_json(self) -> dict:
         r = lambda t: None if t is None else round(t, 3)
         return {"intent": self.intent, "text": self.text,
