@@ -174,3 +174,13 @@ def test_voices_command_lists_ids_names_languages(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines and all(line.split()[2].startswith("en") or "en" in line for line in lines)
     assert any(line.startswith("gmw/en") for line in lines)
+
+
+def test_without_commands_the_preview_says_go_after_the_welcome_and_plays_the_program(
+        tmp_path, cache, preview):          # `preview` first: its renders fill the shared cache
+    result = render_preview(SCRIPT, tmp_path / "all.wav", cache=cache)
+    t, phrase = result.auto_go
+    welcome = next(e for e in result.events if "utterance" in e.extra)
+    assert phrase == "go" and t > welcome.t + welcome.extra["duration"]
+    steps = [e for e in result.events if e.type == "step"]
+    assert len(steps) >= 4                        # every step of the program is announced

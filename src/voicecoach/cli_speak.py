@@ -67,6 +67,9 @@ def cmd_render(args) -> int:
     result = render_preview(args.script, args.output, says=says, subtitles=args.subtitles,
                             voice=args.voice, rate=args.rate, volume=args.volume,
                             progress=not args.no_progress and sys.stderr.isatty())
+    if result.auto_go:
+        t, phrase = result.auto_go
+        print(f'no --say given: "{phrase}" said at {int(t // 60)}:{t % 60:04.1f}, after the welcome')
     spoken = len(result.placed)
     pr = result.prerender
     print(f"{args.output}: {result.audio_seconds:.1f} s of audio, {spoken} things said, "

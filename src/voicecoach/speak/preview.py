@@ -48,6 +48,19 @@ class PreviewResult:
     prerender: RenderStats | None = None
     on_demand: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    auto_go: tuple[float, str] | None = None   # the "go" said for the user when no --say was given
+
+
+def _go_after_welcome(script, duration_of) -> tuple[float, str] | None:
+    """(time, phrase): the script's first "go" phrase, one second after the welcome ends."""
+    from ..simulate import simulate
+    phrases = script.vocabulary().phrases.get("go") or ()
+    spoken = [e for e in simulate(script, [], duration_of=duration_of)
+              if "utterance" in e.extra and e.type in SPOKEN]
+    if not phrases or not spoken:
+        return None
+    end = max(e.t + float(e.extra.get("duration", 0.0)) for e in spoken)
+    return round(end + 1.0, 3), phrases[0]
 
 
 def write_timeline(events: Iterable[TimelineEvent], sound_of: Callable[[Utterance], np.ndarray],
@@ -110,8 +123,15 @@ def render_preview(script_path: str | Path, out: str | Path,
     try:
         stats = renderer.prerender(speakable_texts(script), progress=progress)
         sound_of = sounds_from(renderer)
-        events = simulate(script, list(says),
-                          duration_of=duration_from(sound_of, SAMPLE_RATE))
+        duration_of = duration_from(sound_of, SAMPLE_RATE)
+        says = list(says)
+        auto_go = None
+        if not says:
+            # Nobody speaks: the session would wait for "go" after its welcome for ever. A
+            # trainer previewing a program wants to hear it, so "go" is said when it is asked for.
+            auto_go = _go_after_welcome(script, duration_of)
+            says = [auto_go] if auto_go else []
+        events = simulate(script, says, duration_of=duration_of)
         sink = WavSink(out)
         try:
             placed = write_timeline(events, sound_of, sink)
@@ -119,7 +139,7 @@ def render_preview(script_path: str | Path, out: str | Path,
             sink.close()
         if subtitles:
             Path(subtitles).write_text(webvtt(placed), encoding="utf-8")
-        return PreviewResult(events=events, placed=placed,
+        return PreviewResult(events=events, placed=placed, auto_go=auto_go,
                              audio_seconds=sink.frames_written / SAMPLE_RATE,
                              wall_seconds=time.perf_counter() - t0, prerender=stats,
                              on_demand=list(renderer.on_demand),

@@ -301,6 +301,11 @@ class Renderer:
         self.replaced_corrupt = 0
         self.on_demand: list[float] = []       # seconds per cache miss (rendering latency)
         self.engine_used: dict[str, str] = {}  # text -> engine that made its audio
+        try:
+            (self.cache / "tmp").mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"speech cache folder {self.cache}: cannot write there ({e}); "
+                            f"set {CACHE_ENV} to a writable folder") from None
         self._sweep_temp_files()
 
     def _sweep_temp_files(self, older_than: float = 3600.0) -> None:
@@ -422,7 +427,10 @@ class Renderer:
                         continue
                     if engine == "pyttsx3":
                         self._pyttsx3_failures = 0
-                    self._store(path, samples)
+                    try:
+                        self._store(path, samples)
+                    except OSError as e:    # disk full, say: speak anyway, uncached
+                        self.problems.append(f"cache: cannot store {path.name}: {e}")
                     self.on_demand.append(time.perf_counter() - t0)
                 self._memory[text] = samples
                 self.engine_used[text] = engine
