@@ -75,9 +75,9 @@ def check_model_dir(path: Path) -> Path:
         raise ModelError(f"{path}: not a directory")
     if _is_model(path):
         return path
-    subdirs = [p for p in path.iterdir() if p.is_dir()]
-    if len(subdirs) == 1 and _is_model(subdirs[0]):
-        return subdirs[0]
+    inside = [p for p in path.iterdir() if p.is_dir() and _is_model(p)]
+    if len(inside) == 1:
+        return inside[0]
     raise ModelError(
         f"{path}: not a Vosk model (expected am/final.mdl, conf/model.conf and "
         f"graph/HCLG.fst or graph/HCLr.fst)")
