@@ -146,3 +146,16 @@ def test_each_earcon_is_short_audible_and_starts_and_ends_quietly(name):
 def test_earcons_differ_from_each_other():
     heads = {name: earcons.load(name)[: int(0.05 * SR)].tobytes() for name in SESSION_EARCONS}
     assert len(set(heads.values())) == 5   # pause and end open on the same note, by design
+
+
+def test_a_cue_recording_at_another_rate_is_resampled_to_the_output_rate(tmp_path):
+    from voicecoach.speak.player import sounds_from
+    rec = tmp_path / "clap.wav"
+    t = np.arange(44100) / 44100
+    soundfile.write(rec, np.stack([np.sin(2 * np.pi * 440 * t)] * 2, axis=1) * 0.5, 44100)
+    cue = Utterance("Clap.", Priority.CUE, "cue", id=1)
+    cue.extra = {"audio": str(rec)}
+    audio = sounds_from(renderer=None)(cue)          # a recording needs no speech engine
+    assert len(audio) == SR                          # one second, now at 22050 Hz, mono
+    spectrum = np.abs(np.fft.rfft(audio))
+    assert abs(np.argmax(spectrum) * SR / len(audio) - 440) < 2

@@ -189,3 +189,10 @@ def test_rendered_cues_are_recognisable_by_pocketsphinx(cache):
             errors += _wer(ref, hyp) * len(ref.split())
             words += len(ref.split())
     assert errors / words <= 0.3, heard
+
+
+def test_voices_come_from_espeak_ng_when_pyttsx3_does_not_answer(tmp_path):
+    with Renderer(VoiceSettings(), tmp_path, timeout=0.0) as r:
+        voices = r.voices()
+        assert any(p.startswith("pyttsx3") for p in r.problems)
+    assert any(v["id"] == "gmw/en-US" or "en-us" in v["languages"] for v in voices)
