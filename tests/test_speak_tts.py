@@ -167,7 +167,7 @@ def _wer(ref: str, hyp: str) -> float:
 def test_rendered_cues_are_recognisable_by_pocketsphinx(cache):
     """A few cues, transcribed back with PocketSphinx's general US-English language model.
     (espeak's female variant: PocketSphinx's acoustic model hears it far better than the
-    default male voice, see docs/speaking.md.)"""
+    default male voice, see docs/speaking.md; there, too, how the figure varies with rate.)"""
     from pocketsphinx import Decoder
     from scipy.signal import resample_poly
     cues = ["Keep your hands free.", "Take small steps.", "Look over your shoulder.",
@@ -176,7 +176,7 @@ def test_rendered_cues_are_recognisable_by_pocketsphinx(cache):
     decoder = Decoder(samprate=16000, loglevel="FATAL")
     errors = words = 0
     heard = []
-    with Renderer(VoiceSettings("en-us+f2", 150), cache) as r:
+    with Renderer(VoiceSettings("en-us+f2", 160), cache) as r:     # the scripts' own rate
         for cue in cues:
             audio = resample_poly(r.render(cue), 320, 441)      # 22050 -> 16000 Hz
             pcm = np.concatenate([np.zeros(8000), audio, np.zeros(8000)])
