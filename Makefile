@@ -28,10 +28,19 @@ $(BIN)/voicecoach: pyproject.toml
 
 deps: debian $(BIN)/voicecoach
 
+# The demo: a user (a synthetic voice other than the coach's) says commands at known times;
+# the coach runs the backwards-walk script on that recording with the real recogniser, in
+# virtual time, and prints the timeline. Listen to out/demo-coach.wav afterwards.
+DEMO_SAYS := --say "0:04 go" --say "0:40 how long" --say "1:10 faster" --say "1:40 pause" \
+  --say "1:55 continue" --say "2:30 what can I say" --say "3:00 stop" --say "3:06 no" \
+  --say "3:40 speed up" --say "4:10 status" --say "4:40 next" --say "5:20 slower"
+
 demo: deps
-	$(BIN)/voicecoach simulate scripts/backwards-walk.yaml \
-	  --say "0:04 go" --say "2:10 how long" --say "3:05 faster" --say "4:00 pause" \
-	  --say "4:20 let's go" --say "5:30 speed up" --say "6:40 stop" --say "6:45 no" --say "7:30 what can I say"
+	@mkdir -p out
+	$(BIN)/voicecoach track out/demo-user.wav $(DEMO_SAYS)
+	$(BIN)/voicecoach run scripts/backwards-walk.yaml --input out/demo-user.wav --fast --earbuds \
+	  --output out/demo-coach.wav --log out/demo.jsonl
+	@echo "Hear it: out/demo-user.wav (the user), out/demo-coach.wav (the coach); every event: out/demo.jsonl"
 
 test: deps
 	$(BIN)/python -m pytest -q

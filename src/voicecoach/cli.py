@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "voicecoach.cli_session",   # check, simulate, bench simulate
     "voicecoach.cli_listen",    # transcribe, models, bench listen
     "voicecoach.cli_speak",     # voices, render, bench speak
+    "voicecoach.cli_live",      # run, devices
 )
 
 

@@ -1,0 +1,180 @@
+"""Subcommands of the live coach: run, devices. They only wire stages together."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+
+from .errors import UserError
+
+
+def register(sub, bench_sub) -> None:
+    p = sub.add_parser("run", help="coach a session live: microphone to earbuds",
+                       description="Run SCRIPT live: listen for commands, speak the cues. "
+                                   "Ctrl-C ends the session with a summary.")
+    p.add_argument("script", metavar="SCRIPT")
+    p.add_argument("--input", metavar="WAV", help="a recording instead of the microphone")
+    p.add_argument("--fast", action="store_true",
+                   help="with --input: run in virtual time, as fast as the machine allows")
+    p.add_argument("--output", metavar="WAV",
+                   help="record what the coach says, aligned to the input's timeline")
+    p.add_argument("--log", metavar="FILE", help="one JSON line per event")
+    p.add_argument("--earbuds", action="store_true",
+                   help="the user wears earbuds: keep listening while the coach speaks (barge-in)")
+    p.add_argument("--input-device", metavar="DEVICE", help="number or part of a name")
+    p.add_argument("--output-device", metavar="DEVICE", help="number or part of a name")
+    p.add_argument("--engine", choices=("pocketsphinx", "vosk"), help="recogniser")
+    p.add_argument("--model", metavar="DIR", help="Vosk model folder")
+    p.add_argument("--voice", help="voice id or name (voicecoach voices)")
+    p.add_argument("--rate", type=int, help="speech rate, words per minute")
+    p.add_argument("--volume", type=float, help="0 to 1")
+    p.add_argument("--json", action="store_true", help="print the timeline as JSON lines")
+    p.add_argument("-q", "--quiet", action="store_true", help="no timeline, only the summary")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("track", help="make a recording of a user saying commands",
+                       description="Build a WAV of commands said at known times (by a voice "
+                                   "other than the coach's), to use as --input.")
+    p.add_argument("output", metavar="WAV")
+    p.add_argument("--say", action="append", default=[], metavar='"M:SS PHRASE"', required=True,
+                   help='a phrase at a time; "M:SS @file.wav" places a recording (repeatable)')
+    p.add_argument("--voice", default=None, help="the user's voice (default en-us+f2)")
+    p.add_argument("--rate", type=int, default=150, help="words per minute")
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("devices", help="list audio devices")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_devices)
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from .simulate import parse_say
+    from .track import USER_VOICE, build_track, write_track
+    says = [parse_say(s) for s in args.say]
+    track = build_track(says, voice=args.voice or USER_VOICE, rate=args.rate)
+    write_track(args.output, track)
+    print(f"{args.output}: {len(says)} phrases, {len(track) / 22050:.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from .live import list_devices
+    devices = list_devices()
+    if args.json:
+        for d in devices:
+            print(json.dumps(d))
+        return 0
+    if not devices:
+        print("no audio devices found", file=sys.stderr)
+        return 1
+    for d in devices:
+        marks = " ".join(m for m, on in (("default input", d["default_input"]),
+                                          ("default output", d["default_output"])) if on)
+        print(f"{d['index']:>3}  {d['name']:<32} in {d['inputs']:>2}  out {d['outputs']:>2}  "
+              f"{d['rate']} Hz  {marks}".rstrip())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .cli_session import _load_or_report, format_event
+    from .clock import RealClock, VirtualClock
+    from .listen.engines import make_recognizer
+    from .listen.listener import Listener
+    from .live import FileInput, LiveCoach, MicrophoneInput, StatusLine
+    from .session import Session, speakable_texts
+    from .speak import SAMPLE_RATE
+    from .speak.player import LivePlayer, Player, duration_from, sounds_from
+    from .speak.sinks import SoundDeviceSink, WavSink
+    from .speak.tts import Renderer, VoiceSettings
+
+    if args.fast and not args.input:
+        raise UserError("--fast needs --input WAV: a microphone can only run in real time")
+    script = _load_or_report(args.script)
+    if script is None:
+        return 1
+    clock = VirtualClock() if args.fast else RealClock()
+    source = FileInput(args.input, clock) if args.input else MicrophoneInput(args.input_device)
+    vocabulary = script.vocabulary()
+    listener = Listener(vocabulary, make_recognizer(vocabulary, args.engine, args.model),
+                        sample_rate=source.rate, channels=source.channels)
+
+    renderer = Renderer(VoiceSettings.for_script(script, args.voice, args.rate, args.volume))
+    interactive = sys.stderr.isatty() and not args.quiet
+    renderer.prerender(speakable_texts(script), progress=interactive)
+    sound_of = sounds_from(renderer)
+
+    with contextlib.ExitStack() as stack:
+        stack.callback(renderer.close)
+        stack.callback(source.close)
+        log = stack.enter_context(open(args.log, "w", encoding="utf-8")) if args.log else None
+        if args.fast:
+            # Virtual time: the output is placed on the input's timeline sample by sample.
+            player = Player(WavSink(args.output), sound_of) if args.output else None
+            play = player.handle if player else (lambda action: None)
+        else:
+            sinks = [SoundDeviceSink(_output_device(args.output_device))]
+            if args.output:
+                sinks.append(WavSink(args.output))
+            live = LivePlayer(sinks[0] if len(sinks) == 1 else _Tee(sinks), sound_of)
+            live.start()
+            stack.callback(live.stop)
+            play = lambda action: live.submit([action], decided=time.perf_counter())
+
+        printer = None if args.quiet else (
+            (lambda e: print(json.dumps(e.to_json(), ensure_ascii=False), flush=True)) if args.json
+            else (lambda e: print(format_event(e), flush=True)))
+        status = StatusLine()
+        coach: LiveCoach
+
+        def on_event(e):
+            status.clear()
+            coach.timeline(e)
+
+        def on_speech(action):
+            coach.spoke(action)
+            play(action)
+
+        session = Session(script, clock, duration_of=duration_from(sound_of, SAMPLE_RATE),
+                          on_event=on_event, on_speech=on_speech)
+        coach = LiveCoach(session, listener, source, clock, earbuds=args.earbuds, log=log,
+                          on_event=printer, status=status if interactive else None)
+        try:
+            coach.run()
+        except KeyboardInterrupt:
+            status.clear()
+            if session.state != "finished":
+                session.command("end", "(Ctrl-C)", 1.0)
+        status.clear()
+        if args.fast and player is not None:
+            player.write_until(clock.now())
+            player.finish()
+        print(coach.summary(), file=sys.stderr)
+    return 0
+
+
+def _output_device(spec):
+    from .live import find_device
+    return find_device(spec, "output")
+
+
+class _Tee:
+    """One output to several sinks: the earbuds and a recording of them."""
+
+    def __init__(self, sinks) -> None:
+        self.sinks = sinks
+        self.samplerate = sinks[0].samplerate
+        self.realtime = any(getattr(s, "realtime", False) for s in sinks)
+
+    @property
+    def frames_played(self) -> int:
+        return getattr(self.sinks[0], "frames_played", 1)
+
+    def write(self, frames) -> None:
+        for s in self.sinks:
+            s.write(frames)
+
+    def close(self) -> None:
+        for s in self.sinks:
+            s.close()

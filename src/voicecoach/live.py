@@ -1,0 +1,381 @@
+"""The live coach: microphone frames -> listener -> session <-> one clock -> speech output.
+
+One loop drives everything. Live, it waits on the microphone (never longer than the session's
+next deadline); with a file as the microphone it can also run in virtual time, the clock being
+the file's own audio time, so that a whole session takes seconds.
+
+The coach must not obey its own voice: with speakers, the microphone is muted to the listener
+while the coach speaks and for a short tail after; with earbuds the user may talk over the coach.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol, TextIO
+
+import numpy as np
+
+from .clock import Clock, RealClock, VirtualClock
+from .errors import UserError
+from .events import Command, ListenerEvent, Rejected, TimelineEvent
+from .session import Session, format_time
+from .speech_queue import Cut, SpeechAction, Started
+
+BLOCK_SECONDS = 0.02          # microphone block: the listener's granularity, 20 ms
+SPEAKER_TAIL = 0.35           # seconds the microphone stays muted after the coach stops (room echo)
+REOPEN_EVERY = 2.0            # seconds between attempts to reopen a lost microphone
+SILENT_INPUT_LOST = 1.5       # a live microphone that delivers nothing this long is lost
+# Rejections that sound like an attempt at a command get the "not understood" tone; noise,
+# knocks and conversation are only logged.
+ATTEMPTS = ("not a command", "low confidence")
+
+
+class InputLost(Exception):
+    """The microphone stopped delivering (unplugged, server gone)."""
+
+
+class AudioInput(Protocol):
+    rate: int
+    channels: int
+    ended: bool
+
+    def read(self, timeout: float) -> np.ndarray | None:
+        """The next block of samples (frames x channels), None when none came in `timeout`.
+        Raises InputLost when the device is gone."""
+
+    def close(self) -> None: ...
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
+    """A sound file as float32 frames x channels, or a UserError saying why it can't be read."""
+    import soundfile
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{path}: no such audio file")
+    try:
+        data, rate = soundfile.read(str(p), dtype="float32", always_2d=True)
+    except Exception as e:      # soundfile raises several types for bad files
+        raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0][:100]})") from None
+    if len(data) == 0:
+        raise UserError(f"{path}: the audio file holds no sound")
+    return data, int(rate)
+
+
+class FileInput:
+    """A sound file standing in for the microphone, block by block. With a real clock, each
+    block is released when its time comes (real time); with a virtual one, at once."""
+
+    def __init__(self, path: str | Path, clock: Clock, block: float = BLOCK_SECONDS) -> None:
+        self.data, self.rate = read_audio_file(path)
+        self.channels = self.data.shape[1]
+        self.clock = clock
+        self.block = max(1, int(self.rate * block))
+        self.position = 0
+        self.ended = False
+        self._origin = clock.now()
+
+    def read(self, timeout: float) -> np.ndarray | None:
+        if self.position >= len(self.data):
+            self.ended = True
+            return None
+        end = self.position + self.block
+        due = self._origin + end / self.rate
+        if due > self.clock.now():
+            if isinstance(self.clock, VirtualClock):
+                self.clock.advance_to(due)           # virtual time: the file is the clock
+            elif due - self.clock.now() > timeout:
+                self.clock.sleep_until(self.clock.now() + timeout)
+                return None
+            else:
+                self.clock.sleep_until(due)
+        block = self.data[self.position:end]
+        self.position = end
+        return block
+
+    def close(self) -> None:
+        pass
+
+
+def list_devices() -> list[dict]:
+    import sounddevice as sd
+    try:
+        devices = sd.query_devices()
+        default_in, default_out = sd.default.device
+    except Exception as e:
+        raise UserError(f"cannot list audio devices: {e}") from None
+    return [{"index": i, "name": d["name"], "inputs": d["max_input_channels"],
+             "outputs": d["max_output_channels"], "rate": int(d["default_samplerate"]),
+             "default_input": i == default_in, "default_output": i == default_out}
+            for i, d in enumerate(devices)]
+
+
+def find_device(spec: str | int | None, kind: str) -> int | None:
+    """A device index from a number or part of a name, for 'input' or 'output'; a UserError that
+    names the devices found when there is none."""
+    channels = "inputs" if kind == "input" else "outputs"
+    devices = [d for d in list_devices() if d[channels] > 0]
+    found = ", ".join(f"{d['index']}: {d['name']}" for d in devices) or "none"
+    if not devices:
+        raise UserError(f"no audio {kind} device found (devices with {kind}s: none; "
+                        f"all devices: {', '.join(d['name'] for d in list_devices()) or 'none'})")
+    if spec is None or spec == "":
+        default = next((d for d in devices if d[f"default_{kind}"]), devices[0])
+        return default["index"]
+    if str(spec).isdigit():
+        if any(d["index"] == int(spec) for d in devices):
+            return int(spec)
+        raise UserError(f"no {kind} device {spec} (found: {found})")
+    matches = [d for d in devices if str(spec).lower() in d["name"].lower()]
+    if not matches:
+        raise UserError(f"no {kind} device matching {spec!r} (found: {found})")
+    return matches[0]["index"]
+
+
+class MicrophoneInput:
+    """The microphone through sounddevice, at the device's own rate (48 k, 44.1 k, a headset's
+    8 k or 16 k): the listener converts. PortAudio's callback only queues blocks."""
+
+    def __init__(self, device: str | int | None = None, block: float = BLOCK_SECONDS) -> None:
+        import sounddevice as sd
+        self._sd = sd
+        self.device = find_device(device, "input")
+        info = sd.query_devices(self.device)
+        self.name = info["name"]
+        self.rate = int(info["default_samplerate"])
+        self.channels = 1
+        self.block = max(1, int(self.rate * block))
+        self.ended = False
+        self._queue: queue.Queue[np.ndarray] = queue.Queue()
+        self._stream = None
+        self._last_block = time.monotonic()
+        self.open()
+
+    def open(self) -> None:
+        sd = self._sd
+        try:
+            self._stream = sd.InputStream(device=self.device, samplerate=self.rate, channels=1,
+                                          dtype="float32", blocksize=self.block,
+                                          callback=self._callback)
+            self._stream.start()
+        except Exception as e:
+            self._stream = None
+            raise InputLost(f"cannot open the microphone {self.name!r}: {e}") from None
+        self._last_block = time.monotonic()
+
+    def _callback(self, indata, frames, time_info, status) -> None:
+        self._queue.put(indata.copy())
+
+    def read(self, timeout: float) -> np.ndarray | None:
+        if self._stream is None:
+            raise InputLost("the microphone is closed")
+        try:
+            block = self._queue.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            # A stream that stopped calling back (device unplugged, sound server gone) is lost.
+            if not self._stream.active or time.monotonic() - self._last_block > SILENT_INPUT_LOST:
+                raise InputLost(f"the microphone {self.name!r} stopped delivering sound") from None
+            return None
+        self._last_block = time.monotonic()
+        return block
+
+    def reopen(self) -> bool:
+        self.close()
+        try:
+            self._sd._terminate()          # PortAudio caches the device list: look again
+            self._sd._initialize()
+            self.device = find_device(self.name, "input")
+            self.open()
+            return True
+        except (InputLost, UserError, Exception):
+            return False
+
+    def close(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.abort()
+                self._stream.close()
+            except Exception:
+                pass            # a lost device may refuse to close; it is gone either way
+            self._stream = None
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+
+# --- the loop ---------------------------------------------------------------------------------
+
+@dataclass
+class Heard:
+    understood: int = 0
+    not_understood: int = 0
+    ignored: int = 0
+
+
+@dataclass
+class LiveCoach:
+    """Wires the stages and runs the one loop. `speak(action)` hands the session's speech
+    actions to the output (a player); `listener` turns microphone blocks into commands."""
+    session: Session
+    listener: object                      # voicecoach.listen.listener.Listener
+    source: AudioInput
+    clock: Clock
+    earbuds: bool = False
+    log: TextIO | None = None
+    on_event: Callable[[TimelineEvent], None] | None = None
+    status: Callable[[str], None] | None = None
+    heard: Heard = field(default_factory=Heard)
+    audio_time: float = 0.0               # seconds of microphone audio taken in
+    last_heard: str = ""
+    _speaking_until: float = -1.0
+    _mic_lost_at: float | None = None
+    _next_reopen: float = 0.0
+    _wall_origin: float = field(default_factory=time.time)
+
+    # Session hooks -------------------------------------------------------------------------
+    def timeline(self, event: TimelineEvent) -> None:
+        self._log(event.to_json())
+        if self.on_event:
+            self.on_event(event)
+
+    def spoke(self, action: SpeechAction) -> None:
+        """Track when the coach is talking, to keep its own voice out of the listener."""
+        if isinstance(action, Started):
+            self._speaking_until = max(self._speaking_until, action.t + action.duration)
+        elif isinstance(action, Cut):
+            self._speaking_until = min(self._speaking_until, action.t)
+
+    # The loop --------------------------------------------------------------------------------
+    def run(self) -> None:
+        session = self.session
+        session.begin()
+        while not session.done:
+            now = self.clock.now()
+            deadline = session.next_deadline()
+            wait = 0.05 if deadline is None else min(0.05, max(0.0, deadline - now))
+            if self.source.ended:
+                if deadline is None:
+                    break                     # nothing more can happen: no input, no schedule
+                self.clock.sleep_until(deadline)
+            elif self._mic_lost_at is not None:
+                self._try_reopen(now)
+                self.clock.sleep_until(min(now + 0.25, deadline or now + 0.25))
+            else:
+                self._take_input(wait)
+            session.advance(self.clock.now())
+            if self.status:
+                self.status(self.status_line())
+        for event in self.listener.finish():
+            self._heard(event)
+
+    def _take_input(self, wait: float) -> None:
+        try:
+            block = self.source.read(wait)
+        except InputLost as e:
+            self._input_lost(str(e))
+            return
+        if block is None:
+            return
+        start = self.audio_time
+        self.audio_time += len(block) / self.source.rate
+        if not self.earbuds and start < self._speaking_until + SPEAKER_TAIL:
+            block = np.zeros_like(block)      # the coach is talking: don't listen to it
+        for event in self.listener.feed(block):
+            self._heard(event)
+
+    def _heard(self, event: ListenerEvent) -> None:
+        s = self.session
+        if isinstance(event, Command):
+            self.heard.understood += 1
+            self.last_heard = f'"{event.phrase}" ✓'
+            s.command(event.intent, event.phrase, event.confidence)
+            self._log({"type": "heard", "intent": event.intent, "text": event.phrase,
+                       "confidence": round(event.confidence, 3), "t_audio_start": round(event.t_start, 3),
+                       "t_audio_end": round(event.t_end, 3), "t_audio_decided": round(event.t_decided, 3)})
+        elif isinstance(event, Rejected):
+            attempt = event.reason in ATTEMPTS
+            self.last_heard = f'"{event.text or "…"}" ✗'
+            self._log({"type": "rejected", "text": event.text, "reason": event.reason,
+                       "t_audio_start": round(event.t_start, 3), "t_audio_end": round(event.t_end, 3)})
+            if attempt:
+                self.heard.not_understood += 1
+                s.not_understood(event.text or "", event.reason)
+            else:
+                self.heard.ignored += 1
+
+    def _input_lost(self, why: str) -> None:
+        now = self.clock.now()
+        self._mic_lost_at = now
+        self._next_reopen = now + REOPEN_EVERY
+        self._log({"type": "device", "text": f"microphone lost: {why}"})
+        if self.session.state == "running":
+            self.session.command("pause", "(microphone lost)", 1.0)
+
+    def _try_reopen(self, now: float) -> None:
+        if now < self._next_reopen:
+            return
+        self._next_reopen = now + REOPEN_EVERY
+        reopen = getattr(self.source, "reopen", None)
+        if reopen and reopen():
+            self._mic_lost_at = None
+            self._log({"type": "device", "text": "microphone back: say go to carry on"})
+
+    # Reporting -------------------------------------------------------------------------------
+    def _log(self, record: dict) -> None:
+        if self.log is None:
+            return
+        t = self.clock.now()
+        record = {"t": round(record.pop("t", t), 3), "t_audio": round(self.audio_time, 3),
+                  "wall": round(self._wall_origin + t, 3), "state": self.session.state, **record}
+        self.log.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.log.flush()
+
+    def status_line(self) -> str:
+        s = self.session
+        parts = [s.state]
+        if s.step_index >= 0:
+            step = s.steps[s.step_index]
+            step_left, total_left = s.time_left()
+            parts += [f"step {step.number}/{len(s.steps)} {step.name}",
+                      s.say.speed(s.current_speed(), s.script.units),
+                      f"{format_time(step_left)} left in step, {format_time(total_left)} in all"]
+        if self._mic_lost_at is not None:
+            parts.append("microphone lost, retrying")
+        if self.last_heard:
+            parts.append(f"heard {self.last_heard}")
+        return " | ".join(parts)
+
+    def summary(self) -> str:
+        s = self.session
+        return (f"{s.script.title}: {s.state}; worked {format_time(s.worked)} of "
+                f"{format_time(s.program.duration)}, reached step {max(0, s.step_index + 1)} "
+                f"of {len(s.steps)}; "
+                f"commands understood {self.heard.understood}, not understood "
+                f"{self.heard.not_understood}, noise and speech ignored {self.heard.ignored}")
+
+
+class StatusLine:
+    """A one-line live status on a terminal, redrawn at most four times a second."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self._last = ""
+        self._at = 0.0
+
+    def __call__(self, text: str) -> None:
+        if not self.enabled or (text == self._last) or time.monotonic() - self._at < 0.25:
+            return
+        width = 100
+        self.stream.write("\r" + text[:width].ljust(min(width, max(len(self._last), len(text)))))
+        self.stream.flush()
+        self._last, self._at = text, time.monotonic()
+
+    def clear(self) -> None:
+        if self.enabled and self._last:
+            self.stream.write("\r" + " " * min(100, len(self._last)) + "\r")
+            self.stream.flush()
