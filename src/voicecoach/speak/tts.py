@@ -244,7 +244,9 @@ def espeak_ng_render(text: str, settings: VoiceSettings, path: Path,
     cmd = [exe, "-s", str(int(settings.rate)), "-a", str(int(round(settings.volume * 100))),
            "-w", str(path)]
     if settings.name:
-        cmd += ["-v", settings.name]
+        # A voice named as pyttsx3 lists it ("English (America)") means the same voice here.
+        from ._tts_worker import _resolve_voice
+        cmd += ["-v", _resolve_voice(espeak_ng_voices(), settings.name) or settings.name]
     try:
         done = subprocess.run(cmd + ["--", text], capture_output=True, text=True,
                               timeout=max(timeout, 1.0))
@@ -255,6 +257,7 @@ def espeak_ng_render(text: str, settings: VoiceSettings, path: Path,
         raise EngineError(msg)
 
 
+@lru_cache(maxsize=1)
 def espeak_ng_voices() -> list[dict]:
     exe = shutil.which("espeak-ng")
     if not exe:
