@@ -154,7 +154,13 @@ class MicrophoneInput:
         self._queue: queue.Queue[np.ndarray] = queue.Queue()
         self._stream = None
         self._last_block = time.monotonic()
-        self.open()
+        try:
+            self.open()
+        except InputLost as e:
+            found = ", ".join(f"{d['index']}: {d['name']}" for d in list_devices()
+                              if d["inputs"] > 0) or "none"
+            raise UserError(f"{e} (input devices found: {found}; choose one with "
+                            "--input-device)") from None
 
     def open(self) -> None:
         sd = self._sd

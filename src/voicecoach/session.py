@@ -429,7 +429,7 @@ def speakable_texts(script: CueScript) -> list[str]:
     for step in s.steps:
         for cue in step.cues:
             texts.extend(cue.say)
-        for v in sorted(speeds) if not step.announce else [step.speed]:
+        for v in sorted(speeds):
             s.speed_offset = s._step_offset = v - step.speed
             texts.append(s.announcement(step))
     s.speed_offset = s._step_offset = 0.0
