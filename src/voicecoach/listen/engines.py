@@ -45,7 +45,10 @@ class PocketSphinxSettings:
     # Common English words (ranked by the bundled language model) that compete with the
     # commands in the grammar: speech that is not a command is usually closer to one of them
     # than to any command. 0 = plain command grammar (accepts almost anything, see docs).
-    competitors: int = 50
+    competitors: int = 70
+    # Competitors must differ from every command word by at least this many phones
+    # (1 = only exact homophones are left out; 2 also drops "of" for "off", "in" for "on").
+    competitor_distance: int = 2
     # PocketSphinx's own spectral noise subtraction (off by default in pocketsphinx 5).
     remove_noise: bool = False
 
@@ -72,8 +75,8 @@ class PocketSphinxEngine:
                 "not in the English pronunciation dictionary: " + ", ".join(sorted(missing))
                 + " (use other words for these commands)")
         self._phrases = set(vocabulary.all_phrases())
-        competitors = competitor_words(vocabulary, self._decoder.lookup_word,
-                                       settings.competitors) if settings.competitors else []
+        competitors = competitor_words(vocabulary, self._decoder.lookup_word, settings.competitors,
+                                       settings.competitor_distance) if settings.competitors else []
         self._decoder.add_jsgf_string("commands", jsgf_for(vocabulary, competitors))
         self._decoder.activate_search("commands")
         self._started = False

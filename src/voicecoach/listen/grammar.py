@@ -33,18 +33,30 @@ def _token(word: str) -> str:
 
 
 def competitor_words(vocabulary: Vocabulary, lookup: Callable[[str], str | None],
-                     count: int) -> list[str]:
+                     count: int, min_distance: int = 1) -> list[str]:
+    """The `count` most probable words at least `min_distance` phones (edit distance) from
+    every pronunciation of every vocabulary word."""
     taken = vocabulary.words()
-    taken_sounds = {pr for w in taken for pr in _pronunciations().get(w, ())}
+    taken_sounds = [tuple(pr.split()) for w in taken for pr in _pronunciations().get(w, ())]
     out: list[str] = []
     for word in _ranked_english_words():
-        if word in taken or taken_sounds & _pronunciations().get(word, set()):
+        if word in taken or any(_phone_distance(tuple(pr.split()), t) < min_distance
+                                for pr in _pronunciations().get(word, ()) for t in taken_sounds):
             continue
         if lookup(word) is not None:
             out.append(word)
             if len(out) >= count:
                 break
     return out
+
+
+def _phone_distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    row = list(range(len(b) + 1))
+    for i, pa in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, pb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (pa != pb))
+    return row[-1]
 
 
 def _model_dir() -> Path:
