@@ -26,6 +26,9 @@ class FrontendSettings:
     start_voiced: int = 6             # ... of which this many must be voice
     hangover: float = 0.15            # seconds of non-voice that end an utterance
     pre_roll: float = 0.25            # audio kept from before the start (the onset is soft)
+    # Within an utterance, frames this far below its loudest are not voice (breath, rustle
+    # after the word). Off: it shortened latency but cut soft word endings (docs/listening.md).
+    tail_db: float | None = None
 
 
 class Boundary(Enum):
@@ -52,6 +55,7 @@ class Endpointer:
         self.in_speech = False
         self._silent_frames = 0
         self._last_voiced_end = 0.0
+        self._peak_db = -200.0
         self.frames = 0
 
     def level_db(self, frame: np.ndarray) -> float:
@@ -67,6 +71,8 @@ class Endpointer:
             # the floor rises to steady noise within seconds anyway.
             self._floor_db = min(level, self.s.min_level_db)
         voiced = (level > self.s.min_level_db and level > self._floor_db + self.s.margin_db
+                  and (self.s.tail_db is None or not self.in_speech
+                       or level > self._peak_db - self.s.tail_db)
                   and self._vad.is_speech(pcm16))
         # Noise floor: drops at once to quieter frames, creeps up slowly otherwise (so that
         # speech barely moves it but a bike that starts up is learnt within a few seconds).
@@ -80,6 +86,7 @@ class Endpointer:
             self._recent.pop(0)
         if voiced:
             self._last_voiced_end = t0 + FRAME_SECONDS
+            self._peak_db = max(self._peak_db, level) if self.in_speech else level
         if not self.in_speech:
             if sum(self._recent) >= self.s.start_voiced:
                 self.in_speech = True
