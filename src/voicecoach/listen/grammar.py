@@ -3,8 +3,8 @@
 The grammar is one utterance = one phrase of the vocabulary, OR one common English word
 that is not a command (a "competitor"). Competitors act as a garbage model made of real words:
 "dog" comes out as "dog" instead of being forced onto "go". They are the words the bundled
-language model rates most likely, minus the vocabulary's words and their homophones ("know"
-would steal "no").
+language model rates most likely, minus the vocabulary's words and words within a phone of
+them: "know" would steal "no", and "of" would steal "off".
 """
 from __future__ import annotations
 
