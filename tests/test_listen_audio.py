@@ -56,3 +56,11 @@ def test_int16_bytes_and_integer_arrays_are_understood():
     stereo = as_float_frames(np.array([1, 2, 3, 4], np.int16).tobytes(), 2)
     assert stereo.shape == (2, 2)
     assert to_int16_bytes(np.array([0.5, -1.0], np.float32)) == np.array([16384, -32768], "<i2").tobytes()
+
+
+def test_bytes_may_split_a_sample_or_a_frame_anywhere():
+    x = (np.random.default_rng(0).standard_normal(9000) * 3000).astype("<i2").tobytes()
+    whole = StreamConverter(44100, 2).convert(x)
+    conv = StreamConverter(44100, 2)
+    chunked = np.concatenate([conv.convert(x[i:i + 1001]) for i in range(0, len(x), 1001)])
+    assert np.allclose(chunked, whole, atol=1e-5)

@@ -110,3 +110,21 @@ def test_vocab_file_size_limit_and_missing_file(tmp_path):
         load_vocab_file(big)
     with pytest.raises(VocabFileError, match="nope.yaml: no such file"):
         load_vocab_file(tmp_path / "nope.yaml")
+
+
+def test_transcribe_results_do_not_depend_on_the_files_before(capsys):
+    files = [str(speech_data(CLEAR_COMMANDS[w])) for w in ("left", "go", "no")]
+    args = ["transcribe", "--json", "--vocab", str(SPEECH_COMMANDS_VOCAB)]
+    assert main(args + files) == 0
+    forward = {json.loads(l)["file"]: json.loads(l) for l in capsys.readouterr().out.splitlines()}
+    assert main(args + files[::-1]) == 0
+    backward = {json.loads(l)["file"]: json.loads(l) for l in capsys.readouterr().out.splitlines()}
+    assert forward == backward
+    assert [forward[f]["intent"] for f in files] == ["left", "go", "no"]
+
+
+def test_vosk_without_a_model_for_the_language_is_a_clear_error(capsys, monkeypatch):
+    monkeypatch.delenv("VOICECOACH_VOSK_MODEL", raising=False)
+    assert main(["transcribe", "--engine", "vosk", str(speech_data(CLEAR_COMMANDS["go"]))]) == 2
+    err = capsys.readouterr().err
+    assert "no Vosk model for language 'en'" in err and "voicecoach models install" in err

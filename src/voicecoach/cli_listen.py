@@ -89,6 +89,7 @@ def cmd_transcribe(args) -> int:
             print(f"voicecoach: {e}", file=sys.stderr)
             status = 1
             continue
+        recognizer.forget()   # each file on its own, whatever came before it
         listener = Listener(vocabulary, recognizer, sample_rate=rate, channels=data.shape[1])
         lead_in = int(rate * LEAD_IN_SECONDS)
         listener.feed(np.zeros((lead_in, data.shape[1]), np.float32))

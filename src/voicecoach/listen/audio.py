@@ -59,9 +59,18 @@ class StreamConverter:
         self._hist = np.zeros(0 if self._fir is None else len(self._fir) - 1, np.float32)
         self._tail = np.zeros(0, np.float32)        # filtered input not yet interpolated
         self._pos = 0.0                             # next output position within _tail
+        self._odd = b""                             # bytes of a frame split between chunks
+
+    def _whole_frames(self, pcm: bytes | np.ndarray) -> bytes | np.ndarray:
+        if not isinstance(pcm, (bytes, bytearray, memoryview)):
+            return pcm
+        data = self._odd + bytes(pcm)
+        cut = len(data) - len(data) % (2 * self.channels)
+        self._odd = data[cut:]
+        return data[:cut]
 
     def convert(self, pcm: bytes | np.ndarray) -> np.ndarray:
-        mono = as_float_frames(pcm, self.channels).mean(axis=1)
+        mono = as_float_frames(self._whole_frames(pcm), self.channels).mean(axis=1)
         if self.sample_rate == self.target_rate:
             return mono.astype(np.float32, copy=False)
         if self._fir is not None:

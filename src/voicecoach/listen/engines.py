@@ -29,6 +29,7 @@ class Recognizer(Protocol):
     min_confidence: float   # hypotheses below this are rejected (engines' scales differ)
 
     def begin(self) -> None: ...
+    def forget(self) -> None: ...   # drop what was learnt from earlier audio (a new recording)
     def accept(self, pcm16: bytes) -> None: ...
     def partial(self) -> str: ...
     def end(self) -> Hypothesis: ...
@@ -86,6 +87,11 @@ class PocketSphinxEngine:
             self._decoder.end_utt()
         self._decoder.start_utt()
         self._started = True
+
+    def forget(self) -> None:
+        # The cepstral mean adapts from utterance to utterance (good for one microphone);
+        # separate recordings must not colour each other.
+        self._decoder.reinit_feat()
 
     def accept(self, pcm16: bytes) -> None:
         self._decoder.process_raw(pcm16, False, False)
@@ -145,6 +151,9 @@ class VoskEngine:
         self._rec = self._vosk.KaldiRecognizer(self._model, 16000, self._grammar)
         self._rec.SetWords(True)
         self._early = []
+
+    def forget(self) -> None:
+        pass   # every utterance already gets a fresh recogniser
 
     def accept(self, pcm16: bytes) -> None:
         # Vosk's own end-pointer may close a segment early; the listener ends utterances, so
