@@ -27,3 +27,35 @@ def write_script(tmp_path):
             path.write_text(content, encoding="utf-8")
         return path
     return write
+
+
+@pytest.fixture(scope="session")
+def clear_clips():
+    """For each command word, the first real recording that the listener recognises on its own,
+    placed in a track exactly as the live tests place it (a clearly spoken one): the live tests
+    are about the live path, not about accuracy, which `voicecoach bench listen` measures."""
+    import csv
+    from voicecoach.events import Command
+    from voicecoach.listen.engines import make_recognizer
+    from voicecoach.listen.listener import Listener
+    from voicecoach.speak import SAMPLE_RATE
+    from voicecoach.track import build_track
+    from voicecoach.vocabulary import Vocabulary
+    commands = SPEECH_DATA / "commands-dev"
+    if not commands.is_dir():
+        pytest.fail(f"the shared speech data is missing: {commands}")
+    vocab = Vocabulary.default("en")
+    recognizer = make_recognizer(vocab, "pocketsphinx")
+    wanted = {"go": "go", "stop": "stop", "up": "faster", "down": "slower", "yes": "yes", "no": "no"}
+    chosen: dict[str, Path] = {}
+    for row in csv.DictReader(open(commands / "manifest.csv")):
+        word = row["word"]
+        if word not in wanted or word in chosen:
+            continue
+        audio = build_track([(0.5, f"@{commands / row['path']}")])
+        listener = Listener(vocab, recognizer, sample_rate=SAMPLE_RATE)
+        events = listener.feed(audio) + listener.finish()
+        if [e.intent for e in events if isinstance(e, Command)] == [wanted[word]]:
+            chosen[word] = commands / row["path"]
+    assert set(chosen) == set(wanted), f"no clearly recognised recording of {set(wanted) - set(chosen)}"
+    return chosen

@@ -28,7 +28,8 @@ from .speech_queue import Cut, SpeechAction, Started
 BLOCK_SECONDS = 0.02          # microphone block: the listener's granularity, 20 ms
 SPEAKER_TAIL = 0.35           # seconds the microphone stays muted after the coach stops (room echo)
 REOPEN_EVERY = 2.0            # seconds between attempts to reopen a lost microphone
-SILENT_INPUT_LOST = 1.5       # a live microphone that delivers nothing this long is lost
+SILENT_INPUT_LOST = 1.5       # a live microphone that delivers nothing this long is lost...
+STARTING_INPUT_LOST = 8.0     # ...but a stream just opened may take seconds to start (PulseAudio)
 # Rejections that sound like an attempt at a command get the "not understood" tone; noise,
 # knocks and conversation are only logged.
 ATTEMPTS = ("not a command", "low confidence")
@@ -173,6 +174,7 @@ class MicrophoneInput:
             self._stream = None
             raise InputLost(f"cannot open the microphone {self.name!r}: {e}") from None
         self._last_block = time.monotonic()
+        self._delivering = False
 
     def _callback(self, indata, frames, time_info, status) -> None:
         self._queue.put(indata.copy())
@@ -184,10 +186,12 @@ class MicrophoneInput:
             block = self._queue.get(timeout=max(0.0, timeout))
         except queue.Empty:
             # A stream that stopped calling back (device unplugged, sound server gone) is lost.
-            if not self._stream.active or time.monotonic() - self._last_block > SILENT_INPUT_LOST:
+            patience = SILENT_INPUT_LOST if self._delivering else STARTING_INPUT_LOST
+            if not self._stream.active or time.monotonic() - self._last_block > patience:
                 raise InputLost(f"the microphone {self.name!r} stopped delivering sound") from None
             return None
         self._last_block = time.monotonic()
+        self._delivering = True
         return block
 
     def reopen(self) -> bool:
@@ -286,9 +290,12 @@ class LiveCoach:
             return
         if block is None:
             return
-        start = self.audio_time
-        self.audio_time += len(block) / self.source.rate
-        if not self.earbuds and start < self._speaking_until + SPEAKER_TAIL:
+        seconds = len(block) / self.source.rate
+        self.audio_time += seconds
+        # On the session clock (the microphone's own time runs from when it opened), the block
+        # just arrived and covers the last `seconds`.
+        arrived = self.clock.now()
+        if not self.earbuds and arrived - seconds < self._speaking_until + SPEAKER_TAIL:
             block = np.zeros_like(block)      # the coach is talking: don't listen to it
         for event in self.listener.feed(block):
             self._heard(event)

@@ -13,11 +13,16 @@ from .speak import SAMPLE_RATE
 from .speak.tts import Renderer, VoiceSettings, resample
 
 USER_VOICE = "en-us+f2"      # clearly not the coach's voice, and recognised well (docs/listening.md)
+# A microphone never delivers exact digital silence; PocketSphinx's feature normalisation drifts
+# on long runs of zeros (a "stop" after a "down" came out as "down"). -66 dBFS: a quiet room.
+MIC_NOISE_FLOOR = 5e-4
 
 
 def build_track(says: list[tuple[float, str]], voice: str = USER_VOICE, rate: int = 150,
-                tail: float = 2.0, renderer: Renderer | None = None) -> np.ndarray:
-    """Mono float32 samples at SAMPLE_RATE. A phrase "@path.wav" places that recording."""
+                tail: float = 2.0, renderer: Renderer | None = None,
+                noise_floor: float = MIC_NOISE_FLOOR, seed: int = 0) -> np.ndarray:
+    """Mono float32 samples at SAMPLE_RATE, over a microphone's noise floor (seeded, so a track
+    is the same every time). A phrase "@path.wav" places that recording."""
     own = renderer is None
     renderer = renderer or Renderer(VoiceSettings(name=voice, rate=rate))
     try:
@@ -33,7 +38,7 @@ def build_track(says: list[tuple[float, str]], voice: str = USER_VOICE, rate: in
         if own:
             renderer.close()
     length = max((start + len(s) for start, s in placed), default=0) + int(tail * SAMPLE_RATE)
-    track = np.zeros(length, np.float32)
+    track = np.random.default_rng(seed).normal(0.0, noise_floor, length).astype(np.float32)
     for (start, sound), nxt in zip(placed, placed[1:] + [(None, None)]):
         if nxt[0] is not None and start + len(sound) > nxt[0]:
             raise UserError(f"the phrase at {start / SAMPLE_RATE:.2f}s runs into the next one "

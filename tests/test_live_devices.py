@@ -1,0 +1,144 @@
+"""`voicecoach run` live, in real time, through real audio devices: a private PulseAudio server
+whose virtual microphone hears a recorded command track and whose virtual earbuds are recorded.
+Nothing is simulated here but the room: sounddevice, PortAudio, ALSA, the recogniser, the
+session, the synthesiser and the player all run for real."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from virtual_audio import VirtualAudio, VirtualAudioUnavailable
+from voicecoach.speak import SAMPLE_RATE
+from voicecoach.speak.tts import Renderer, VoiceSettings, resample
+from voicecoach.script import load_script
+from voicecoach.track import build_track, write_track
+
+SCRIPT = """\
+title: Live check
+cue_gap: 1s
+steps:
+  - name: Hands free
+    duration: 12s
+    speed: 1.0
+    cues:
+      - at: 3s
+        say: Let go of the rails.
+  - name: Stand tall
+    duration: 30s
+    speed: 1.2
+"""
+
+
+@pytest.fixture(scope="module")
+def pulse():
+    try:
+        audio = VirtualAudio().start()
+    except VirtualAudioUnavailable as e:
+        pytest.fail(f"virtual audio devices are required: {e}")
+    yield audio
+    audio.stop()
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """Poll for a condition of another process (not a sleep standing in for one)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def log_records(path):
+    if not path.exists():
+        return []
+    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+
+
+def best_match(recording: np.ndarray, sound: np.ndarray) -> float:
+    """Peak normalised cross-correlation of `sound` within `recording` (1.0: found exactly)."""
+    n = len(recording) + len(sound)
+    size = 1 << (n - 1).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(recording, size) * np.conj(np.fft.rfft(sound, size)), size)
+    # Energy of the recording under the sound at each lag (a sliding sum, in linear time).
+    energy = np.concatenate([[0.0], np.cumsum(recording.astype(np.float64) ** 2)])
+    ends = np.minimum(np.arange(len(recording)) + len(sound), len(recording))
+    window = energy[ends] - energy[:len(recording)]
+    denom = np.sqrt(np.maximum(window, 1e-12) * np.sum(sound ** 2))
+    return float(np.max(corr[:len(recording)] / denom))
+
+
+def test_a_live_session_through_real_audio_devices(pulse, tmp_path, clear_clips):
+    script = tmp_path / "live.yaml"
+    script.write_text(SCRIPT)
+    # The user waits for the welcome to end before "go" (with speakers, the coach doesn't
+    # listen while it talks), then stops the session during step 2 and confirms.
+    track = tmp_path / "user.wav"
+    write_track(track, build_track([(5.0, f"@{clear_clips['go']}"),
+                                    (27.0, f"@{clear_clips['stop']}"),   # after step 2's announcement
+                                    (34.0, f"@{clear_clips['yes']}")]))  # after the question
+    log, earbuds = tmp_path / "live.jsonl", tmp_path / "earbuds.wav"
+    with pulse.recording_earbuds(earbuds):
+        coach = subprocess.Popen(
+            [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--input-device", "pulse",
+             "--output-device", "pulse", "--log", str(log), "-q"],
+            env=pulse.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            # The user starts when the coach starts its welcome; "go" comes after the welcome.
+            welcome = wait_for(lambda: next((r for r in log_records(log) if r["type"] == "response"
+                                             and r["text"].startswith("Live check")), None),
+                               60, "the welcome")
+            assert welcome["duration"] < 4.5
+            player = pulse.play_into_mic(track)
+            try:
+                out, err = coach.communicate(timeout=90)
+            except subprocess.TimeoutExpired:
+                coach.kill()
+                pytest.fail("the session did not finish; its log:\n" + log.read_text())
+            player.wait(timeout=30)
+        finally:
+            if coach.poll() is None:
+                coach.kill()
+    assert coach.returncode == 0, err
+    records = log_records(log)
+    assert [r["intent"] for r in records if r["type"] == "command"] == ["go", "stop", "yes"]
+    assert [r["text"] for r in records if r["type"] == "state"] == [
+        "ready", "running", "confirming_end", "finished"]
+    assert "commands understood 3" in err
+    # The cue and the step announcements were heard in the earbuds.
+    recording, rate = sf.read(earbuds, dtype="float32")
+    renderer = Renderer(VoiceSettings.for_script(load_script(script)))
+    try:
+        for text in ("Let go of the rails.",
+                     "Step 2 of 2: Stand tall. Set the treadmill to 1.2 miles per hour."):
+            sound = resample(renderer.render(text), SAMPLE_RATE, rate)
+            assert best_match(recording, sound) > 0.6, text
+        # ...and something never said is not found: the measure can fail.
+        absent = resample(renderer.render("Swing your arms."), SAMPLE_RATE, rate)
+        assert best_match(recording, absent) < 0.5
+    finally:
+        renderer.close()
+
+
+def test_devices_lists_the_virtual_devices(pulse):
+    out = subprocess.run([sys.executable, "-m", "voicecoach.cli", "devices", "--json"],
+                         env=pulse.env(), capture_output=True, text=True, check=True).stdout
+    devices = [json.loads(l) for l in out.splitlines()]
+    pulse_dev = next(d for d in devices if d["name"] == "pulse")
+    assert pulse_dev["inputs"] > 0 and pulse_dev["outputs"] > 0
+
+
+def test_no_microphone_is_a_clear_error(tmp_path):
+    env = VirtualAudio().env()          # a server that was never started: no devices at all
+    (tmp_path / "x.yaml").write_text(SCRIPT)
+    result = subprocess.run([sys.executable, "-m", "voicecoach.cli", "run",
+                             str(tmp_path / "x.yaml")], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "no audio input device found" in result.stderr and "Traceback" not in result.stderr
