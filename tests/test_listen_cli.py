@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -57,7 +58,7 @@ def test_transcribe_with_a_bad_vocab_file_is_a_clear_error(tmp_path, capsys):
     vocab.write_text("commands:\n  go: [go\n")
     assert main(["transcribe", "--vocab", str(vocab), str(speech_data(CLEAR_COMMANDS["go"]))]) == 2
     err = capsys.readouterr().err
-    assert "vocab.yaml: not valid YAML at line" in err and "Traceback" not in err
+    assert re.search(r"vocab.yaml:\d+:\d+: not valid YAML", err) and "Traceback" not in err
 
 
 def test_pocketsphinx_refuses_a_language_it_has_no_model_for(tmp_path, capsys):
@@ -94,21 +95,26 @@ def test_vocab_file_language_key(tmp_path):
     ("commands:\n  1go: [go]\n", "intent '1go' is not a name"),
     ("commands:\n  go: [go]\n  start: [go]\n", "phrase 'go' is given to both"),
     ("commands:\n  go: ['!!!']\n", "has no words"),
-    ("commands: [\n", "not valid YAML at line 2"),
+    ("commands: [\n", "v.yaml:2:1: not valid YAML"),
+    ("commands:\n  on: [on]\n  off: [off]\n", None),          # YAML 1.2: words, not booleans
+    ("commands:\n  go: !!python/object/apply:os.system [ls]\n", "v.yaml:2:7: YAML tag"),
     ("language: 5\ncommands:\n  go: [go]\n", "`language` must be a language code"),
 ])
 def test_vocab_file_errors_say_what_is_wrong_and_where(tmp_path, text, message):
+    if message is None:
+        assert load_vocab_file(_vocab(tmp_path, text)).intent_for("on") == "on"
+        return
     with pytest.raises(VocabFileError) as e:
         load_vocab_file(_vocab(tmp_path, text))
-    assert "v.yaml" in str(e.value) and message in str(e.value)
+    assert "v.yaml:" in str(e.value) and message in str(e.value)
 
 
 def test_vocab_file_size_limit_and_missing_file(tmp_path):
     big = tmp_path / "big.yaml"
     big.write_text("commands:\n  go: [go]\n# " + "x" * 1_000_001)
-    with pytest.raises(VocabFileError, match="big.yaml: .*larger than the 1 MB"):
+    with pytest.raises(VocabFileError, match="big.yaml:1:1: vocab file is 1.0 MB; the limit is 1 MB"):
         load_vocab_file(big)
-    with pytest.raises(VocabFileError, match="nope.yaml: no such file"):
+    with pytest.raises(VocabFileError, match="nope.yaml:1:1: no such vocab file"):
         load_vocab_file(tmp_path / "nope.yaml")
 
 
