@@ -43,7 +43,7 @@ def test_a_command_cuts_the_welcome_and_its_earcon_follows_at_once(write_script,
     stats = speaker.prepare()
     assert stats.rendered == stats.texts > 5          # welcome, announcements, acks, help...
     session = Session(script, RealClock(), duration_of=speaker.duration_of,
-                      on_event=speaker.on_event)
+                      on_speech=speaker.on_speech)
     speaker.start()
     try:
         session.begin()                               # the welcome starts speaking

@@ -94,7 +94,7 @@ def session_ack_latency(script, renderer: Renderer, trials: int,
     sink, where = _open_sink(device)
     speaker = Speaker(script, renderer, sink)
     session = Session(script, RealClock(), duration_of=speaker.duration_of,
-                      on_event=speaker.on_event)
+                      on_speech=speaker.on_speech)
     speaker.start()
     lat = []
     try:

@@ -15,14 +15,23 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..events import CUE, DROPPED, RESPONSE, STEP, TimelineEvent
-from ..speech_queue import Cut, Started, Utterance
+from ..speech_queue import Cut, Priority, Started, Utterance
 from . import SAMPLE_RATE
-from .live import event_utterance as _utterance
 from .player import Player, duration_from, sounds_from
 from .sinks import Sink, WavSink
 from .tts import Renderer, RenderStats, VoiceSettings
 
 SPOKEN = (STEP, CUE, RESPONSE)
+
+
+def event_utterance(e: TimelineEvent) -> Utterance:
+    """The utterance a spoken (or cut) timeline event stands for."""
+    utt = Utterance(text=e.text, priority=Priority.CUE, kind=e.type,
+                    earcon=e.extra.get("earcon"), intent=e.intent, step=e.step,
+                    id=int(e.extra["utterance"]))
+    if e.extra.get("audio"):
+        utt.extra = {"audio": e.extra["audio"]}     # a cue played from its own recording
+    return utt
 
 
 @dataclass
@@ -74,13 +83,13 @@ def write_timeline(events: Iterable[TimelineEvent], sound_of: Callable[[Utteranc
             continue
         player.write_until(e.t)
         if e.type in SPOKEN:
-            utt = _utterance(e)
+            utt = event_utterance(e)
             player.handle(Started(utt, e.t, float(e.extra.get("duration", 0.0))))
             start, end = player.placed[utt.id]
             placed[utt.id] = Placed(e, start, end)
         elif e.type == DROPPED and e.extra.get("reason") == "interrupted" and uid in placed:
             p = placed[uid]
-            player.handle(Cut(_utterance(p.event), e.t))
+            player.handle(Cut(event_utterance(p.event), e.t))
             p.start, p.end = player.placed[uid]
             p.cut = True
     player.finish()
