@@ -45,8 +45,15 @@ demo: deps
 test: deps
 	$(BIN)/python -m pytest -q
 
+SPEECH := ../shared/data/speech
+LISTEN := --commands $(SPEECH)/commands-dev/manifest.csv --negatives $(SPEECH)/negatives-dev/manifest.csv \
+  --vocab src/voicecoach/listen/speech_commands.yaml
+
 bench: deps
 	$(BIN)/voicecoach bench simulate scripts/backwards-walk.yaml
+	$(BIN)/voicecoach bench listen $(LISTEN)
+	$(BIN)/voicecoach bench listen $(LISTEN) --noise $(SPEECH)/noise-dev/exercise_bike_a.wav --snr 10
+	$(BIN)/voicecoach bench speak scripts/backwards-walk.yaml
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
