@@ -142,3 +142,53 @@ def test_no_microphone_is_a_clear_error(tmp_path):
                              str(tmp_path / "x.yaml")], env=env, capture_output=True, text=True)
     assert result.returncode == 2
     assert "no audio input device found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_devices_lost_mid_session_pause_it_and_it_carries_on(tmp_path, clear_clips):
+    """The sound server is killed during a session (microphone and earbuds vanish): the session
+    pauses, the log says so, the coach keeps trying, and once the devices are back the user's
+    "go" carries on. No crash, nothing lost from the log."""
+    audio = VirtualAudio().start()
+    script = tmp_path / "live.yaml"
+    script.write_text(SCRIPT.replace("12s", "60s"))
+    go = tmp_path / "go.wav"
+    write_track(go, build_track([(0.3, f"@{clear_clips['go']}")]))
+    end = tmp_path / "end.wav"
+    write_track(end, build_track([(0.3, f"@{clear_clips['stop']}"),
+                                  (5.5, f"@{clear_clips['yes']}")]))
+    log = tmp_path / "lost.jsonl"
+    coach = subprocess.Popen(
+        [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--earbuds",
+         "--input-device", "pulse", "--output-device", "pulse", "--log", str(log), "-q"],
+        env=audio.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def seen(kind, text):
+        return any(r["type"] == kind and text in r["text"] for r in log_records(log))
+    try:
+        wait_for(lambda: seen("state", "ready"), 60, "the session")
+        audio.play_into_mic(go).wait(timeout=30)
+        wait_for(lambda: seen("state", "running"), 30, "go")
+        audio.kill()
+        wait_for(lambda: seen("device", "lost") and seen("state", "paused"), 30, "the loss")
+        audio.start()                                   # the devices come back
+        wait_for(lambda: seen("device", "microphone back"), 30, "the microphone")
+        wait_for(lambda: seen("device", "audio output back") or
+                 not seen("device", "audio output lost"), 30, "the output")
+        audio.play_into_mic(go).wait(timeout=30)
+        wait_for(lambda: [r["text"] for r in log_records(log) if r["type"] == "state"][-1]
+                 == "running", 30, "carrying on")
+        audio.play_into_mic(end).wait(timeout=30)
+        out, err = coach.communicate(timeout=60)
+    except (AssertionError, subprocess.TimeoutExpired):
+        coach.kill()
+        pytest.fail("the session did not come through; its log:\n" + log.read_text())
+    finally:
+        audio.stop()
+    assert coach.returncode == 0 and "Traceback" not in err, err
+    records = log_records(log)
+    states = [r["text"] for r in records if r["type"] == "state"]
+    assert states[:3] == ["ready", "running", "paused"] and states[-1] == "finished"
+    assert "running" in states[3:]
+    commands = [(r["intent"], r["text"]) for r in records if r["type"] == "command"]
+    assert commands[0] == ("go", "go") and commands[1][0] == "pause" and "lost" in commands[1][1]
+    assert [i for i, _ in commands[2:]] == ["go", "stop", "yes"]

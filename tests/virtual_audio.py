@@ -67,6 +67,12 @@ class VirtualAudio:
         self.stop()
         raise VirtualAudioUnavailable("pulseaudio did not come up")
 
+    def kill(self) -> None:
+        """The sound server dies at once (SIGKILL): every device vanishes mid-stream."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
     def pactl(self, *args: str) -> str:
         return subprocess.run(["pactl", *args], env=self.env(), capture_output=True, text=True,
                               check=True).stdout

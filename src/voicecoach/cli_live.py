@@ -5,7 +5,6 @@ import argparse
 import contextlib
 import json
 import sys
-import time
 
 from .errors import UserError
 
@@ -82,10 +81,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .clock import RealClock, VirtualClock
     from .listen.engines import make_recognizer
     from .listen.listener import Listener
-    from .live import FileInput, LiveCoach, MicrophoneInput, StatusLine
+    from .live import FileInput, LiveCoach, LiveOutput, MicrophoneInput, StatusLine
     from .session import Session, speakable_texts
     from .speak import SAMPLE_RATE
-    from .speak.player import LivePlayer, Player, duration_from, sounds_from
+    from .speak.player import Player, duration_from, sounds_from
     from .speak.sinks import SoundDeviceSink, WavSink
     from .speak.tts import Renderer, VoiceSettings
 
@@ -114,13 +113,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             player = Player(WavSink(args.output), sound_of) if args.output else None
             play = player.handle if player else (lambda action: None)
         else:
-            sinks = [SoundDeviceSink(_output_device(args.output_device))]
-            if args.output:
-                sinks.append(WavSink(args.output))
-            live = LivePlayer(sinks[0] if len(sinks) == 1 else _Tee(sinks), sound_of)
-            live.start()
-            stack.callback(live.stop)
-            play = lambda action: live.submit([action], decided=time.perf_counter())
+            recording = WavSink(args.output) if args.output else None
+            if recording:
+                stack.callback(recording.close)     # after the output has drained into it
+
+            def open_sink():
+                device = SoundDeviceSink(_output_device(args.output_device))
+                return _Tee([device, recording]) if recording else device
+            output = LiveOutput(open_sink, sound_of)
+            stack.callback(output.close)
+            play = output.play
 
         printer = None if args.quiet else (
             (lambda e: print(json.dumps(e.to_json(), ensure_ascii=False), flush=True)) if args.json
@@ -139,7 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         session = Session(script, clock, duration_of=duration_from(sound_of, SAMPLE_RATE),
                           on_event=on_event, on_speech=on_speech)
         coach = LiveCoach(session, listener, source, clock, earbuds=args.earbuds, log=log,
-                          on_event=printer, status=status if interactive else None)
+                          on_event=printer, status=status if interactive else None,
+                          output=None if args.fast else output)
         try:
             coach.run()
         except KeyboardInterrupt:
@@ -176,5 +179,6 @@ class _Tee:
             s.write(frames)
 
     def close(self) -> None:
-        for s in self.sinks:
+        # The recording outlives a lost device: it is closed once, at the end of the run.
+        for s in self.sinks[:1]:
             s.close()

@@ -19,7 +19,7 @@ from typing import Callable, Protocol, TextIO
 
 import numpy as np
 
-from .clock import Clock, RealClock, VirtualClock
+from .clock import Clock, VirtualClock
 from .errors import UserError
 from .events import Command, ListenerEvent, Rejected, TimelineEvent
 from .session import Session, format_time
@@ -195,14 +195,14 @@ class MicrophoneInput:
         return block
 
     def reopen(self) -> bool:
+        """Try to open the same microphone again (by name). PortAudio is not re-initialised to
+        look for new devices: that would also close an output stream that still works."""
         self.close()
         try:
-            self._sd._terminate()          # PortAudio caches the device list: look again
-            self._sd._initialize()
             self.device = find_device(self.name, "input")
             self.open()
             return True
-        except (InputLost, UserError, Exception):
+        except (InputLost, UserError):
             return False
 
     def close(self) -> None:
@@ -215,6 +215,46 @@ class MicrophoneInput:
             self._stream = None
         while not self._queue.empty():
             self._queue.get_nowait()
+
+
+class LiveOutput:
+    """The coach's voice in real time: a LivePlayer on a sink that can be lost (unplugged
+    earbuds, sound server gone) and opened again."""
+
+    def __init__(self, open_sink: Callable[[], object], sound_of) -> None:
+        from .speak.player import LivePlayer
+        self._LivePlayer = LivePlayer
+        self._open_sink = open_sink
+        self._sound_of = sound_of
+        self.live = LivePlayer(open_sink(), sound_of)
+        self.live.start()
+
+    def play(self, action: SpeechAction) -> None:
+        if not self.lost:
+            self.live.submit([action], decided=time.perf_counter())
+
+    @property
+    def lost(self) -> bool:
+        return self.live.error is not None
+
+    @property
+    def error(self) -> str:
+        return str(self.live.error or "")
+
+    def reopen(self) -> bool:
+        self.close()
+        try:
+            self.live = self._LivePlayer(self._open_sink(), self._sound_of)
+            self.live.start()
+            return True
+        except UserError:
+            return False
+
+    def close(self) -> None:
+        try:
+            self.live.stop(drain=not self.lost)
+        except Exception:
+            pass        # a lost output reports its error once, through `lost`; closing is best effort
 
 
 # --- the loop ---------------------------------------------------------------------------------
@@ -238,12 +278,15 @@ class LiveCoach:
     log: TextIO | None = None
     on_event: Callable[[TimelineEvent], None] | None = None
     status: Callable[[str], None] | None = None
+    output: LiveOutput | None = None      # watched for loss; None when not real time
     heard: Heard = field(default_factory=Heard)
     audio_time: float = 0.0               # seconds of microphone audio taken in
     last_heard: str = ""
     _speaking_until: float = -1.0
     _mic_lost_at: float | None = None
     _next_reopen: float = 0.0
+    _output_lost_at: float | None = None
+    _next_output_reopen: float = 0.0
     _wall_origin: float = field(default_factory=time.time)
 
     # Session hooks -------------------------------------------------------------------------
@@ -276,6 +319,7 @@ class LiveCoach:
                 self.clock.sleep_until(min(now + 0.25, deadline or now + 0.25))
             else:
                 self._take_input(wait)
+            self._watch_output()
             session.advance(self.clock.now())
             if self.status:
                 self.status(self.status_line())
@@ -328,6 +372,23 @@ class LiveCoach:
         if self.session.state == "running":
             self.session.command("pause", "(microphone lost)", 1.0)
 
+    def _watch_output(self) -> None:
+        if self.output is None:
+            return
+        now = self.clock.now()
+        if self._output_lost_at is None:
+            if self.output.lost:
+                self._output_lost_at = now
+                self._next_output_reopen = now + REOPEN_EVERY
+                self._log({"type": "device", "text": f"audio output lost: {self.output.error}"})
+                if self.session.state == "running":
+                    self.session.command("pause", "(audio output lost)", 1.0)
+        elif now >= self._next_output_reopen:
+            self._next_output_reopen = now + REOPEN_EVERY
+            if self.output.reopen():
+                self._output_lost_at = None
+                self._log({"type": "device", "text": "audio output back"})
+
     def _try_reopen(self, now: float) -> None:
         if now < self._next_reopen:
             return
@@ -358,6 +419,8 @@ class LiveCoach:
                       f"{format_time(step_left)} left in step, {format_time(total_left)} in all"]
         if self._mic_lost_at is not None:
             parts.append("microphone lost, retrying")
+        if self._output_lost_at is not None:
+            parts.append("audio output lost, retrying")
         if self.last_heard:
             parts.append(f"heard {self.last_heard}")
         return " | ".join(parts)

@@ -343,7 +343,7 @@ def _located(e: ValidationError, doc: Document) -> list[Problem]:
             elif kind == "list_type":
                 msg = f"expected a list, not {_kind(err.get('input'))}"
             elif kind == "union_tag_invalid":
-                msg = f"expected a step (name:, duration:, speed:) or a repeat block"
+                msg = "expected a step (name:, duration:, speed:) or a repeat block"
             problem = doc.problem(path, f"{name}: {msg}" if name else msg)
         key = (problem.line, problem.col, problem.message)
         if key not in seen:
