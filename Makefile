@@ -54,6 +54,7 @@ bench: deps
 	$(BIN)/voicecoach bench listen $(LISTEN)
 	$(BIN)/voicecoach bench listen $(LISTEN) --noise $(SPEECH)/noise-dev/exercise_bike_a.wav --snr 10
 	$(BIN)/voicecoach bench speak scripts/backwards-walk.yaml
+	$(BIN)/voicecoach bench live
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from virtual_audio import VirtualAudio, VirtualAudioUnavailable
+from voicecoach.virtual_audio import VirtualAudio, VirtualAudioUnavailable
 from voicecoach.speak import SAMPLE_RATE
 from voicecoach.speak.tts import Renderer, VoiceSettings, resample
 from voicecoach.script import load_script

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from virtual_audio import VirtualAudio, VirtualAudioUnavailable
+from voicecoach.virtual_audio import VirtualAudio, VirtualAudioUnavailable
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,12 @@ def register(sub, bench_sub) -> None:
     p.add_argument("--rate", type=int, default=150, help="words per minute")
     p.set_defaults(func=cmd_track)
 
+    p = bench_sub.add_parser("live", help="end-to-end latency, CPU and memory of a live session",
+                             description="Run a live session through virtual audio devices "
+                                         "(a private PulseAudio server) and measure it from outside.")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_live)
+
     p = sub.add_parser("devices", help="list audio devices")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_devices)
@@ -55,6 +61,17 @@ def cmd_track(args: argparse.Namespace) -> int:
     track = build_track(says, voice=args.voice or USER_VOICE, rate=args.rate)
     write_track(args.output, track)
     print(f"{args.output}: {len(says)} phrases, {len(track) / 22050:.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_bench_live(args: argparse.Namespace) -> int:
+    from .bench_live import run
+    result = run(progress=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:>22}: {v}")
     return 0
 
 

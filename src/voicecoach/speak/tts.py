@@ -65,14 +65,12 @@ class VoiceSettings:
     def for_script(cls, script, name: str | None = None, rate: int | None = None,
                    volume: float | None = None) -> "VoiceSettings":
         """The script's voice (its `voice`, else its language), with the user's overrides."""
-        meta = getattr(script, "meta", script)    # the fields may sit on the script or its meta
-        voice = getattr(meta, "voice", None)
+        voice = script.voice
         return cls(
-            name=name or getattr(voice, "name", None) or getattr(meta, "language", None),
-            rate=rate if rate is not None else (getattr(voice, "rate", None) or DEFAULT_RATE),
+            name=name or voice.name or script.language,
+            rate=rate if rate is not None else (voice.rate or DEFAULT_RATE),
             volume=volume if volume is not None else (
-                getattr(voice, "volume", None) if getattr(voice, "volume", None) is not None
-                else 1.0),
+                voice.volume if voice.volume is not None else 1.0),
         )
 
     def override(self, name: str | None = None, rate: int | None = None,

@@ -1,10 +1,12 @@
-"""Real audio devices for tests: a private PulseAudio daemon with null sinks.
+"""Real audio devices for tests and benchmarks: a private PulseAudio daemon with null sinks.
 
 The machine has no sound card. This starts a PulseAudio server of the test's own (its socket and
 state in a temporary folder) with:
   - `earbuds`: a null sink, the coach's output; what is played there is recorded from
     `earbuds.monitor`;
-  - `mic`: a virtual microphone, a source that hears whatever is played into the `mic_feed` sink.
+  - `mic`: a virtual microphone, a source that hears whatever is played into the `mic_feed` sink;
+  - `user`: a combined sink feeding both `mic_feed` and `earbuds`: a user track played there is
+    heard by the microphone and recorded with the coach's answers on one timeline (latency).
 sounddevice reaches it through ALSA's pulse plugin (libasound2-plugins): the ALSA devices
 `pulse`/`default` open the server's default sink (earbuds) and source (mic).
 
@@ -50,6 +52,7 @@ class VirtualAudio:
                 f"--load=module-null-sink sink_name=earbuds rate={self.rate}",
                 f"--load=module-null-sink sink_name=mic_feed rate={self.rate}",
                 "--load=module-remap-source source_name=mic master=mic_feed.monitor",
+                "--load=module-combine-sink sink_name=user slaves=mic_feed,earbuds",
                 "--load=module-always-sink"]
         log = open(self.dir / "pulseaudio.log", "wb")
         self.process = subprocess.Popen(args, env=self.env(), stdout=log, stderr=log,
@@ -77,9 +80,11 @@ class VirtualAudio:
         return subprocess.run(["pactl", *args], env=self.env(), capture_output=True, text=True,
                               check=True).stdout
 
-    def play_into_mic(self, wav: Path) -> subprocess.Popen:
-        """Start playing `wav` into the virtual microphone (in real time); returns the process."""
-        return subprocess.Popen(["paplay", "--device=mic_feed", str(wav)], env=self.env())
+    def play_into_mic(self, wav: Path, also_to_earbuds: bool = False) -> subprocess.Popen:
+        """Start playing `wav` into the virtual microphone (in real time); returns the process.
+        With `also_to_earbuds`, the same stream also goes to the earbuds' recording."""
+        device = "user" if also_to_earbuds else "mic_feed"
+        return subprocess.Popen(["paplay", f"--device={device}", str(wav)], env=self.env())
 
     @contextmanager
     def recording_earbuds(self, wav: Path):
