@@ -30,15 +30,17 @@ def write_script(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def clear_clips():
-    """For each command word, the first real recording that the listener recognises on its own,
-    placed in a track exactly as the live tests place it (a clearly spoken one): the live tests
-    are about the live path, not about accuracy, which `voicecoach bench listen` measures."""
+def clear_clips_at():
+    """choose(rate): for each command word, the first real recording that the listener
+    recognises on its own, placed in a track as the live tests place it and heard at `rate` (a
+    clearly spoken one). The live tests are about the live path, not about accuracy, which
+    `voicecoach bench listen` measures."""
     import csv
     from voicecoach.events import Command
     from voicecoach.listen.engines import make_recognizer
     from voicecoach.listen.listener import Listener
     from voicecoach.speak import SAMPLE_RATE
+    from voicecoach.speak.tts import resample
     from voicecoach.track import build_track
     from voicecoach.vocabulary import Vocabulary
     commands = SPEECH_DATA / "commands-dev"
@@ -47,15 +49,35 @@ def clear_clips():
     vocab = Vocabulary.default("en")
     recognizer = make_recognizer(vocab, "pocketsphinx")
     wanted = {"go": "go", "stop": "stop", "up": "faster", "down": "slower", "yes": "yes", "no": "no"}
-    chosen: dict[str, Path] = {}
-    for row in csv.DictReader(open(commands / "manifest.csv")):
-        word = row["word"]
-        if word not in wanted or word in chosen:
-            continue
-        audio = build_track([(0.5, f"@{commands / row['path']}")])
-        listener = Listener(vocab, recognizer, sample_rate=SAMPLE_RATE)
+    rows = list(csv.DictReader(open(commands / "manifest.csv")))
+    chosen_at: dict[int, dict[str, Path]] = {}
+
+    def recognised(clip: Path, intent: str, rate: int, lead: float) -> bool:
+        audio = resample(build_track([(lead, f"@{clip}")]), SAMPLE_RATE, rate)
+        recognizer.forget()
+        listener = Listener(vocab, recognizer, sample_rate=rate)
         events = listener.feed(audio) + listener.finish()
-        if [e.intent for e in events if isinstance(e, Command)] == [wanted[word]]:
-            chosen[word] = commands / row["path"]
-    assert set(chosen) == set(wanted), f"no clearly recognised recording of {set(wanted) - set(chosen)}"
-    return chosen
+        return [e.intent for e in events if isinstance(e, Command)] == [intent]
+
+    def choose(rate: int = SAMPLE_RATE) -> dict[str, Path]:
+        if rate in chosen_at:
+            return chosen_at[rate]
+        chosen: dict[str, Path] = {}
+        for row in rows:
+            word = row["word"]
+            if word not in wanted or word in chosen:
+                continue
+            # Clearly spoken: recognised whatever the block alignment (real-time streams cut
+            # audio anywhere) and at 16 kHz too, not just on a lucky alignment.
+            if all(recognised(commands / row["path"], wanted[word], r, lead)
+                   for r in (rate, 16000) for lead in (0.5, 0.513, 0.527)):
+                chosen[word] = commands / row["path"]
+        assert set(chosen) == set(wanted), f"no clearly recognised recording of {set(wanted) - set(chosen)}"
+        chosen_at[rate] = chosen
+        return chosen
+    return choose
+
+
+@pytest.fixture(scope="session")
+def clear_clips(clear_clips_at):
+    return clear_clips_at()

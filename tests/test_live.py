@@ -136,3 +136,18 @@ def test_track_refuses_overlapping_phrases(tmp_path, capsys):
     assert main(["track", str(tmp_path / "t.wav"), "--say", "0:01 what can I say",
                  "--say", "0:01.5 go"]) == 2
     assert "runs into the next one" in capsys.readouterr().err
+
+
+def test_a_headsets_8khz_microphone_is_understood(tmp_path, clear_clips_at):
+    """The recogniser path at a Bluetooth headset's 8 kHz: the listener converts."""
+    from voicecoach.speak import SAMPLE_RATE
+    from voicecoach.speak.tts import resample
+    from voicecoach.track import build_track
+    clips = clear_clips_at(8000)
+    script = tmp_path / "short.yaml"
+    script.write_text(SHORT_SCRIPT)
+    track = build_track([(1.0, f"@{clips['go']}"), (9.0, f"@{clips['up']}")])
+    narrow = tmp_path / "8k.wav"
+    sf.write(narrow, resample(track, SAMPLE_RATE, 8000), 8000, subtype="PCM_16")
+    status, records, _ = run_fast(tmp_path, script, narrow, "--earbuds")
+    assert commands_in(records) == ["go", "faster"]

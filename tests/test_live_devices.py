@@ -75,7 +75,8 @@ def best_match(recording: np.ndarray, sound: np.ndarray) -> float:
     return float(np.max(corr[:len(recording)] / denom))
 
 
-def test_a_live_session_through_real_audio_devices(pulse, tmp_path, clear_clips):
+def test_a_live_session_through_real_audio_devices(pulse, tmp_path, clear_clips_at):
+    clear_clips = clear_clips_at(pulse.rate)
     script = tmp_path / "live.yaml"
     script.write_text(SCRIPT)
     # The user waits for the welcome to end before "go" (with speakers, the coach doesn't
@@ -191,4 +192,64 @@ def test_devices_lost_mid_session_pause_it_and_it_carries_on(tmp_path, clear_cli
     assert "running" in states[3:]
     commands = [(r["intent"], r["text"]) for r in records if r["type"] == "command"]
     assert commands[0] == ("go", "go") and commands[1][0] == "pause" and "lost" in commands[1][1]
+    said = [r["text"] for r in records if r["type"] == "response"]
+    assert any(t.startswith("I've lost the") for t in said)       # the coach says so
     assert [i for i, _ in commands[2:]] == ["go", "stop", "yes"]
+
+
+def test_ctrl_c_ends_the_session_cleanly_with_a_summary(pulse, tmp_path, clear_clips):
+    """A recording played as the microphone in real time (--input without --fast); Ctrl-C in
+    the middle of a step ends the session, and the summary and the log are complete."""
+    import signal
+    script = tmp_path / "live.yaml"
+    script.write_text(SCRIPT)
+    track = tmp_path / "user.wav"
+    write_track(track, build_track([(0.5, f"@{clear_clips['go']}")], tail=30.0))
+    log = tmp_path / "ctrlc.jsonl"
+    coach = subprocess.Popen(
+        [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--input", str(track),
+         "--earbuds", "--output-device", "pulse", "--log", str(log), "-q"],
+        env=pulse.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: any(r["type"] == "cue" for r in log_records(log)), 60, "the first cue")
+        coach.send_signal(signal.SIGINT)
+        out, err = coach.communicate(timeout=30)
+    finally:
+        if coach.poll() is None:
+            coach.kill()
+    assert coach.returncode == 0, err
+    assert "Traceback" not in err
+    assert "Live check: finished; worked 0:0" in err and "commands understood 1" in err
+    records = log_records(log)
+    assert [r["text"] for r in records if r["type"] == "state"] == ["ready", "running", "finished"]
+    assert records[-1]["type"] == "response" and records[-1]["text"].startswith("Session ended after")
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100])
+def test_the_microphone_opens_at_a_headsets_rate(pulse, tmp_path, rate):
+    """A Bluetooth headset's microphone runs at 8 or 16 kHz: the microphone input opens at that
+    rate through the real device chain and delivers the sound played into it, at pitch."""
+    wav = tmp_path / "tone.wav"
+    t = np.arange(16000) / 16000
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000, subtype="PCM_16")
+    code = f"""
+import subprocess, numpy as np
+from voicecoach.live import MicrophoneInput
+mic = MicrophoneInput("pulse", rate={rate})
+player = subprocess.Popen(["paplay", "--device=mic_feed", {str(wav)!r}])
+blocks = []
+while player.poll() is None or len(blocks) < 5:
+    b = mic.read(0.5)
+    if b is not None:
+        blocks.append(b[:, 0])
+mic.close()
+np.save({str(tmp_path / "got.npy")!r}, np.concatenate(blocks))
+print(mic.rate)
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=pulse.env(), capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.split()[-1]) == rate
+    x = np.load(tmp_path / "got.npy")
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    assert abs(np.fft.rfftfreq(len(x), 1 / rate)[np.argmax(spectrum)] - 440) < 5

@@ -24,6 +24,8 @@ def register(sub, bench_sub) -> None:
                    help="the user wears earbuds: keep listening while the coach speaks (barge-in)")
     p.add_argument("--input-device", metavar="DEVICE", help="number or part of a name")
     p.add_argument("--output-device", metavar="DEVICE", help="number or part of a name")
+    p.add_argument("--input-rate", type=int, metavar="HZ",
+                   help="open the microphone at this rate (default: the device's own)")
     p.add_argument("--engine", choices=("pocketsphinx", "vosk"), help="recogniser")
     p.add_argument("--model", metavar="DIR", help="Vosk model folder")
     p.add_argument("--voice", help="voice id or name (voicecoach voices)")
@@ -111,7 +113,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if script is None:
         return 1
     clock = VirtualClock() if args.fast else RealClock()
-    source = FileInput(args.input, clock) if args.input else MicrophoneInput(args.input_device)
+    source = FileInput(args.input, clock) if args.input else MicrophoneInput(
+        args.input_device, rate=args.input_rate)
     vocabulary = script.vocabulary()
     listener = Listener(vocabulary, make_recognizer(vocabulary, args.engine, args.model),
                         sample_rate=source.rate, channels=source.channels)
@@ -166,6 +169,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             status.clear()
             if session.state != "finished":
                 session.command("end", "(Ctrl-C)", 1.0)
+            try:
+                coach.finish_speaking()         # "Session ended after ..."; Ctrl-C again: now
+            except KeyboardInterrupt:
+                pass
         status.clear()
         if args.fast and player is not None:
             player.write_until(clock.now())

@@ -142,13 +142,14 @@ class MicrophoneInput:
     """The microphone through sounddevice, at the device's own rate (48 k, 44.1 k, a headset's
     8 k or 16 k): the listener converts. PortAudio's callback only queues blocks."""
 
-    def __init__(self, device: str | int | None = None, block: float = BLOCK_SECONDS) -> None:
+    def __init__(self, device: str | int | None = None, block: float = BLOCK_SECONDS,
+                 rate: int | None = None) -> None:
         import sounddevice as sd
         self._sd = sd
         self.device = find_device(device, "input")
         info = sd.query_devices(self.device)
         self.name = info["name"]
-        self.rate = int(info["default_samplerate"])
+        self.rate = int(rate or info["default_samplerate"])
         self.channels = 1
         self.block = max(1, int(self.rate * block))
         self.ended = False
@@ -326,6 +327,14 @@ class LiveCoach:
         for event in self.listener.finish():
             self._heard(event)
 
+    def finish_speaking(self, limit: float = 8.0) -> None:
+        """After the loop was interrupted: let the session say its last words (no listening)."""
+        until = self.clock.now() + limit
+        while not self.session.done and self.clock.now() < until:
+            deadline = self.session.next_deadline()
+            self.clock.sleep_until(min(until, deadline if deadline is not None else until))
+            self.session.advance(self.clock.now())
+
     def _take_input(self, wait: float) -> None:
         try:
             block = self.source.read(wait)
@@ -369,8 +378,7 @@ class LiveCoach:
         self._mic_lost_at = now
         self._next_reopen = now + REOPEN_EVERY
         self._log({"type": "device", "text": f"microphone lost: {why}"})
-        if self.session.state == "running":
-            self.session.command("pause", "(microphone lost)", 1.0)
+        self.session.device_lost("microphone_lost")
 
     def _watch_output(self) -> None:
         if self.output is None:
@@ -381,8 +389,7 @@ class LiveCoach:
                 self._output_lost_at = now
                 self._next_output_reopen = now + REOPEN_EVERY
                 self._log({"type": "device", "text": f"audio output lost: {self.output.error}"})
-                if self.session.state == "running":
-                    self.session.command("pause", "(audio output lost)", 1.0)
+                self.session.device_lost("output_lost")
         elif now >= self._next_output_reopen:
             self._next_output_reopen = now + REOPEN_EVERY
             if self.output.reopen():

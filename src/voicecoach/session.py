@@ -108,6 +108,14 @@ class Session:
             self._queue(self.say("not_understood"), Priority.ACK, RESPONSE)
         self._pump(now)
 
+    def device_lost(self, key: str) -> None:
+        """A device went away (phrase `key`: microphone_lost, output_lost): pause if running,
+        and say so (heard wherever the output still works)."""
+        if self.state == "running":
+            self.command("pause", f"({key.replace('_', ' ')})", 1.0)
+        self._queue(self.say(key), Priority.ACK, RESPONSE)
+        self._pump(self.clock.now())
+
     def advance(self, now: float) -> None:
         """Do everything that is due by `now`: cues, step changes, timeouts, speech."""
         for _ in range(10_000):          # bounded: each pass makes progress or stops
@@ -441,7 +449,7 @@ def speakable_texts(script: CueScript) -> list[str]:
                 "last_step", "nothing_to_repeat", "status_confirming", "status_finished",
                 "not_started", "already_running", "already_paused", "while_paused",
                 "nothing_to_confirm", "answer_yes_no", "session_over", "pause_reminder",
-                "not_understood", "ended_before_start"):
+                "not_understood", "ended_before_start", "microphone_lost", "output_lost"):
         texts.append(say(key))
     texts.append(say("status_ready", count=len(s.steps), total=say.duration(s.program.duration)))
     for state in s.definition.states:
