@@ -29,6 +29,18 @@ def write_script(tmp_path):
     return write
 
 
+@pytest.fixture(scope="module")
+def pulse():
+    """Real audio devices: a private PulseAudio server with null sinks (voicecoach.virtual_audio)."""
+    from voicecoach.virtual_audio import VirtualAudio, VirtualAudioUnavailable
+    try:
+        audio = VirtualAudio().start()
+    except VirtualAudioUnavailable as e:
+        pytest.fail(f"virtual audio devices are required: {e}")
+    yield audio
+    audio.stop()
+
+
 @pytest.fixture(scope="session")
 def clear_clips_at():
     """choose(rate): for each command word, the first real recording that the listener

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voicecoach.virtual_audio import VirtualAudio, VirtualAudioUnavailable
+from voicecoach.virtual_audio import VirtualAudio
 from voicecoach.speak import SAMPLE_RATE
 from voicecoach.speak.tts import Renderer, VoiceSettings, resample
 from voicecoach.script import load_script
@@ -34,15 +34,6 @@ steps:
     speed: 1.2
 """
 
-
-@pytest.fixture(scope="module")
-def pulse():
-    try:
-        audio = VirtualAudio().start()
-    except VirtualAudioUnavailable as e:
-        pytest.fail(f"virtual audio devices are required: {e}")
-    yield audio
-    audio.stop()
 
 
 def wait_for(predicate, timeout: float, what: str):

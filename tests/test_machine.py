@@ -9,7 +9,7 @@ import pytest
 from conftest import SCRIPTS
 from voicecoach.clock import VirtualClock
 from voicecoach.events import COMMAND, CUE, RESPONSE, STATE, STEP
-from voicecoach.machine import (DEFINITION_PATH, MachineDefinition, completeness_problems,
+from voicecoach.machine import (DEFINITION_PATH, completeness_problems,
                                 load_definition)
 from voicecoach.phrases import PhraseBook
 from voicecoach.script import load_script

@@ -4,51 +4,13 @@ sink is recorded from its monitor."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
-import time
-from pathlib import Path
 
 import numpy as np
-import pytest
 
-PULSE_PLUGIN = Path("/usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so")
-
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("pulseaudio") and shutil.which("parec") and PULSE_PLUGIN.exists()),
-    reason="needs pulseaudio, parec and ALSA's pulse plugin (make debian)")
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-@pytest.fixture
-def pulse(tmp_path):
-    """A PulseAudio server of our own (own socket, own runtime dir): other users of the
-    machine's sound server are not disturbed, nor do they disturb us."""
-    sock = tmp_path / "pulse.sock"
-    env = dict(os.environ, HOME=str(tmp_path), XDG_RUNTIME_DIR=str(tmp_path))
-    server = subprocess.Popen(
-        ["pulseaudio", "--daemonize=no", "-n", "--use-pid-file=no", "--exit-idle-time=-1",
-         "--disable-shm=yes", f"--load=module-native-protocol-unix socket={sock} auth-anonymous=1",
-         "--load=module-null-sink sink_name=earbuds rate=22050 channels=1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for(lambda: sock.exists() or server.poll() is not None, 10, "pulseaudio")
-        if server.poll() is not None:
-            pytest.skip("pulseaudio would not start here")
-        yield dict(env, PULSE_SERVER=f"unix:{sock}")
-    finally:
-        server.kill()
-        server.wait()
+# `pulse`: the shared virtual devices (tests/conftest.py, voicecoach.virtual_audio).
 
 
 PLAY = textwrap.dedent("""
@@ -85,9 +47,9 @@ def test_the_live_player_plays_through_a_sounddevice_stream(pulse, tmp_path):
     with open(recording, "wb") as f:
         rec = subprocess.Popen(["parec", "-d", "earbuds.monitor", "--raw", "--format=s16le",
                                 "--rate=22050", "--channels=1", "--latency-msec=20"],
-                               env=pulse, stdout=f, stderr=subprocess.DEVNULL)
+                               env=pulse.env(), stdout=f, stderr=subprocess.DEVNULL)
         try:
-            done = subprocess.run([sys.executable, "-c", PLAY], env=pulse, capture_output=True,
+            done = subprocess.run([sys.executable, "-c", PLAY], env=pulse.env(), capture_output=True,
                                   text=True, timeout=60)
         finally:
             rec.terminate()

@@ -8,20 +8,10 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
 import soundfile as sf
 
-from voicecoach.virtual_audio import VirtualAudio, VirtualAudioUnavailable
+from voicecoach.virtual_audio import VirtualAudio
 
-
-@pytest.fixture(scope="module")
-def pulse():
-    try:
-        audio = VirtualAudio().start()
-    except VirtualAudioUnavailable as e:
-        pytest.fail(f"virtual audio devices are required: {e}")
-    yield audio
-    audio.stop()
 
 
 def tone(freq: float, seconds: float, rate: int = 16000) -> np.ndarray:
@@ -45,7 +35,7 @@ def run_child(pulse: VirtualAudio, code: str) -> str:
 def test_sound_played_into_the_virtual_microphone_is_captured(pulse, tmp_path):
     wav = tmp_path / "tone.wav"
     sf.write(wav, tone(440, 1.0), 16000, subtype="PCM_16")
-    out = run_child(pulse, f"""
+    run_child(pulse, f"""
         import subprocess, numpy as np, sounddevice as sd
         frames = []
         with sd.InputStream(device="pulse", samplerate=16000, channels=1, dtype="float32",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 
 from . import __version__
@@ -17,6 +18,16 @@ COMMAND_MODULES = (
     "voicecoach.cli_speak",     # voices, render, bench speak
     "voicecoach.cli_live",      # run, devices
 )
+
+
+def print_figures(figures: dict, as_json: bool = False) -> None:
+    """A benchmark's figures: one JSON object, or one aligned line per figure."""
+    if as_json:
+        print(json.dumps(figures))
+        return
+    width = max(map(len, figures), default=0)
+    for name, value in figures.items():
+        print(f"{name:>{width}}: {value}")
 
 
 def build_parser() -> argparse.ArgumentParser:

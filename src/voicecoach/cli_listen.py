@@ -157,9 +157,6 @@ def cmd_bench_listen(args) -> int:
     result = bench.run(commands, negatives, lambda: Listener(vocabulary, recognizer),
                        noise=noise, snr_db=args.snr if noise is not None else None)
     result = {"engine": recognizer.name, "noise": str(args.noise) if args.noise else None, **result}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:<18} {v}")
+    from .cli import print_figures
+    print_figures(result, args.json)
     return 0

@@ -69,11 +69,8 @@ def cmd_track(args: argparse.Namespace) -> int:
 def cmd_bench_live(args: argparse.Namespace) -> int:
     from .bench_live import run
     result = run(progress=lambda m: print(m, file=sys.stderr))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:>22}: {v}")
+    from .cli import print_figures
+    print_figures(result, args.json)
     return 0
 
 
@@ -100,9 +97,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .clock import RealClock, VirtualClock
     from .listen.engines import make_recognizer
     from .listen.listener import Listener
-    from .live import FileInput, LiveCoach, LiveOutput, MicrophoneInput, StatusLine
+    from .live import FileInput, LiveCoach, MicrophoneInput, StatusLine
     from .session import Session, speakable_texts
     from .speak import SAMPLE_RATE
+    from .speak.live import Speaker
     from .speak.player import Player, duration_from, sounds_from
     from .speak.sinks import SoundDeviceSink, WavSink
     from .speak.tts import Renderer, VoiceSettings
@@ -128,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         stack.callback(renderer.close)
         stack.callback(source.close)
         log = stack.enter_context(open(args.log, "w", encoding="utf-8")) if args.log else None
+        speaker = None
         if args.fast:
             # Virtual time: the output is placed on the input's timeline sample by sample.
             player = Player(WavSink(args.output), sound_of) if args.output else None
@@ -140,9 +139,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             def open_sink():
                 device = SoundDeviceSink(_output_device(args.output_device))
                 return _Tee([device, recording]) if recording else device
-            output = LiveOutput(open_sink, sound_of)
-            stack.callback(output.close)
-            play = output.play
+            speaker = Speaker(script, renderer, open_sink)
+            speaker.start()
+            stack.callback(speaker.close)
+            play = speaker.on_speech
 
         printer = None if args.quiet else (
             (lambda e: print(json.dumps(e.to_json(), ensure_ascii=False), flush=True)) if args.json
@@ -162,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                           on_event=on_event, on_speech=on_speech)
         coach = LiveCoach(session, listener, source, clock, earbuds=args.earbuds, log=log,
                           on_event=printer, status=status if interactive else None,
-                          output=None if args.fast else output)
+                          output=speaker)
         try:
             coach.run()
         except KeyboardInterrupt:

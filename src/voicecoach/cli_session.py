@@ -113,9 +113,6 @@ def cmd_bench_simulate(args: argparse.Namespace) -> int:
         "simulated_minutes_per_second": round(program.duration / 60 / statistics.median(times), 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:>30}: {v}")
+    from .cli import print_figures
+    print_figures(result, args.json)
     return 0

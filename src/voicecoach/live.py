@@ -218,46 +218,6 @@ class MicrophoneInput:
             self._queue.get_nowait()
 
 
-class LiveOutput:
-    """The coach's voice in real time: a LivePlayer on a sink that can be lost (unplugged
-    earbuds, sound server gone) and opened again."""
-
-    def __init__(self, open_sink: Callable[[], object], sound_of) -> None:
-        from .speak.player import LivePlayer
-        self._LivePlayer = LivePlayer
-        self._open_sink = open_sink
-        self._sound_of = sound_of
-        self.live = LivePlayer(open_sink(), sound_of)
-        self.live.start()
-
-    def play(self, action: SpeechAction) -> None:
-        if not self.lost:
-            self.live.submit([action], decided=time.perf_counter())
-
-    @property
-    def lost(self) -> bool:
-        return self.live.error is not None
-
-    @property
-    def error(self) -> str:
-        return str(self.live.error or "")
-
-    def reopen(self) -> bool:
-        self.close()
-        try:
-            self.live = self._LivePlayer(self._open_sink(), self._sound_of)
-            self.live.start()
-            return True
-        except UserError:
-            return False
-
-    def close(self) -> None:
-        try:
-            self.live.stop(drain=not self.lost)
-        except Exception:
-            pass        # a lost output reports its error once, through `lost`; closing is best effort
-
-
 # --- the loop ---------------------------------------------------------------------------------
 
 @dataclass
@@ -279,7 +239,7 @@ class LiveCoach:
     log: TextIO | None = None
     on_event: Callable[[TimelineEvent], None] | None = None
     status: Callable[[str], None] | None = None
-    output: LiveOutput | None = None      # watched for loss; None when not real time
+    output: object | None = None          # a speak.live.Speaker, watched for loss; None in virtual time
     heard: Heard = field(default_factory=Heard)
     audio_time: float = 0.0               # seconds of microphone audio taken in
     last_heard: str = ""

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
+from ..errors import UserError
 from ..speech_queue import SpeechAction
 from . import SAMPLE_RATE
 from .player import LivePlayer, duration_from, sounds_from
@@ -25,19 +27,24 @@ from .sinks import Sink, SoundDeviceSink
 from .tts import Renderer, RenderStats, VoiceSettings
 
 class Speaker:
-    def __init__(self, script, renderer: Renderer, sink: Sink) -> None:
+    """The coach's voice in a live session: rendered speech and earcons through a LivePlayer on
+    an output that can be lost (unplugged earbuds, the sound server gone) and opened again.
+    `sink` is a sink, or a function that opens one (needed to reopen)."""
+
+    def __init__(self, script, renderer: Renderer, sink: Sink | Callable[[], Sink]) -> None:
         self.script = script
         self.renderer = renderer
         self.sound_of = sounds_from(renderer)
         self.duration_of = duration_from(self.sound_of, SAMPLE_RATE)
-        self.live = LivePlayer(sink, self.sound_of)
+        self._open_sink = sink if callable(sink) and not hasattr(sink, "write") else (lambda: sink)
+        self.live = LivePlayer(self._open_sink(), self.sound_of)
 
     @classmethod
     def for_script(cls, script, voice: str | None = None, rate: int | None = None,
                    volume: float | None = None, device: int | str | None = None,
                    sink: Sink | None = None, cache: Path | None = None) -> "Speaker":
         renderer = Renderer(VoiceSettings.for_script(script, voice, rate, volume), cache)
-        return cls(script, renderer, sink if sink is not None else SoundDeviceSink(device))
+        return cls(script, renderer, sink if sink is not None else (lambda: SoundDeviceSink(device)))
 
     def prepare(self, progress: bool = False) -> RenderStats:
         from ..session import speakable_texts
@@ -47,15 +54,41 @@ class Speaker:
         self.live.start()
 
     def on_speech(self, action: SpeechAction) -> None:
-        self.live.submit([action], decided=time.perf_counter())
+        if not self.lost:
+            self.live.submit([action], decided=time.perf_counter())
+
+    @property
+    def lost(self) -> bool:
+        """The output stopped taking samples (the player's thread reported why)."""
+        return self.live.error is not None
+
+    @property
+    def error(self) -> str:
+        return str(self.live.error or "")
+
+    def reopen(self) -> bool:
+        """Try to open the output again; True when it is playing once more."""
+        self._stop()
+        try:
+            self.live = LivePlayer(self._open_sink(), self.sound_of)
+            self.live.start()
+            return True
+        except UserError:
+            return False
 
     @property
     def latencies(self):
         """(utterance, seconds from hand-over to its first sample written) for each played."""
         return self.live.latencies
 
+    def _stop(self) -> None:
+        try:
+            self.live.stop(drain=not self.lost)
+        except UserError:
+            pass        # a lost output has said why, through `lost`; closing it is best effort
+
     def close(self) -> None:
         try:
-            self.live.stop()
+            self._stop()
         finally:
             self.renderer.close()
