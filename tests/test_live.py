@@ -4,6 +4,7 @@ time through virtual audio devices in test_live_devices.py."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +152,30 @@ def test_a_headsets_8khz_microphone_is_understood(tmp_path, clear_clips_at):
     sf.write(narrow, resample(track, SAMPLE_RATE, 8000), 8000, subtype="PCM_16")
     status, records, _ = run_fast(tmp_path, script, narrow, "--earbuds")
     assert commands_in(records) == ["go", "faster"]
+
+
+def test_the_status_line_shows_state_step_speed_time_and_what_was_heard(tmp_path, clear_clips):
+    from voicecoach.clock import VirtualClock
+    from voicecoach.listen.engines import make_recognizer
+    from voicecoach.listen.listener import Listener
+    from voicecoach.live import FileInput, LiveCoach
+    from voicecoach.script import load_script
+    from voicecoach.session import Session
+    path = tmp_path / "short.yaml"
+    path.write_text(SHORT_SCRIPT)
+    script = load_script(path)
+    track = make_track(tmp_path, [(1.0, f"@{clear_clips['go']}"), (9.0, f"@{clear_clips['up']}")])
+    clock = VirtualClock()
+    source = FileInput(track, clock)
+    vocab = script.vocabulary()
+    coach = LiveCoach(Session(script, clock), Listener(vocab, make_recognizer(vocab),
+                      sample_rate=source.rate), source, clock, earbuds=True)
+    lines = []
+    coach.status = lines.append
+    coach.run()
+    during = next(l for l in lines if "step 1/2" in l and "✓" in l and "1.2" in l)
+    state, step, speed, left, heard = during.split(" | ")
+    assert state == "running" and step == "step 1/2 First" and speed == "1.2 miles per hour"
+    assert re.fullmatch(r"0:\d\d\.\d left in step, 0:\d\d\.\d in all", left), left
+    assert heard == 'heard "up" ✓'
+    assert lines[-1].startswith("finished")
