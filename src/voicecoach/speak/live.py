@@ -1,13 +1,12 @@
 """Speaking in a live session: what `voicecoach run` plugs into the session.
 
-    speaker = Speaker.for_script(script, voice=args.voice, rate=args.rate, volume=args.volume,
-                                 device=args.device)
-    speaker.prepare(progress=True)             # render what is known in advance
+    speaker = Speaker(script, renderer, open_sink)   # open_sink() -> a SoundDeviceSink, say
+    speaker.prepare(progress=True)                   # render what is known in advance
     session = Session(script, RealClock(), duration_of=speaker.duration_of,
                       on_speech=speaker.on_speech)
-    speaker.start()                            # the output stream is running
-    ... the live loop: session.advance(now) at next_deadline(), session.command(...) ...
-    speaker.close()                            # plays out what is still sounding
+    speaker.start()                                  # the output stream is running
+    ... the live loop (voicecoach.live.LiveCoach) watches speaker.lost and calls reopen() ...
+    speaker.close()                                  # plays out what is still sounding
 
 `on_speech` hands the session's speech actions (start, cut) to the live player the moment the
 speech queue takes them, so an acknowledgement reaches the output stream within a couple of
@@ -16,15 +15,14 @@ blocks.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
 from ..speech_queue import SpeechAction
 from . import SAMPLE_RATE
 from .player import LivePlayer, duration_from, sounds_from
-from .sinks import Sink, SoundDeviceSink
-from .tts import Renderer, RenderStats, VoiceSettings
+from .sinks import Sink
+from .tts import Renderer, RenderStats
 
 class Speaker:
     """The coach's voice in a live session: rendered speech and earcons through a LivePlayer on
@@ -38,13 +36,6 @@ class Speaker:
         self.duration_of = duration_from(self.sound_of, SAMPLE_RATE)
         self._open_sink = sink if callable(sink) and not hasattr(sink, "write") else (lambda: sink)
         self.live = LivePlayer(self._open_sink(), self.sound_of)
-
-    @classmethod
-    def for_script(cls, script, voice: str | None = None, rate: int | None = None,
-                   volume: float | None = None, device: int | str | None = None,
-                   sink: Sink | None = None, cache: Path | None = None) -> "Speaker":
-        renderer = Renderer(VoiceSettings.for_script(script, voice, rate, volume), cache)
-        return cls(script, renderer, sink if sink is not None else (lambda: SoundDeviceSink(device)))
 
     def prepare(self, progress: bool = False) -> RenderStats:
         from ..session import speakable_texts
