@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEB_PACKAGES := espeak-ng libportaudio2 libsndfile1 pulseaudio pulseaudio-utils alsa-utils libasound2-plugins
+DEB_PACKAGES := espeak-ng libportaudio2 libsndfile1 pulseaudio pulseaudio-utils alsa-utils libasound2-plugins graphviz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test bench deps debian clean

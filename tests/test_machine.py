@@ -13,7 +13,7 @@ from voicecoach.machine import (DEFINITION_PATH, completeness_problems,
                                 load_definition)
 from voicecoach.phrases import PhraseBook
 from voicecoach.script import load_script
-from voicecoach.session import Session
+from voicecoach.session import Progress, Session
 from voicecoach.vocabulary import SESSION_INTENTS
 
 SCRIPT = load_script(SCRIPTS / "backwards-walk.yaml")
@@ -26,15 +26,18 @@ ROUTES = {
     "paused": ["go", "pause"],
     "confirming_end": ["go", "stop"],
     "finished": ["go", "end"],
+    "offering_resume": None,           # where a resumed session begins
 }
+# An earlier run that stopped 40 s into step 2, 1 mph faster than planned.
+EARLIER = Progress("running", 1, 40.0, 130.0, 0.1, 0.1)
 
 
 class Driver:
     """A session on a virtual clock, told intents at chosen times."""
 
-    def __init__(self, script=SCRIPT):
+    def __init__(self, script=SCRIPT, resume: Progress | None = None):
         self.clock = VirtualClock()
-        self.session = Session(script, self.clock)
+        self.session = Session(script, self.clock, resume=resume)
         self.session.begin()
 
     def run_until(self, t: float) -> None:
@@ -55,6 +58,8 @@ class Driver:
 
 
 def reach(state: str) -> Driver:
+    if ROUTES[state] is None:
+        return Driver(resume=EARLIER)
     d = Driver()
     for intent in ROUTES[state]:
         d.say(intent)
@@ -64,7 +69,8 @@ def reach(state: str) -> Driver:
 
 def test_definition_is_data_and_complete():
     assert DEFINITION_PATH.name == "session.yaml" and DEFINITION_PATH.parent.name == "state_machines"
-    assert set(DEFINITION.states) == {"ready", "running", "paused", "confirming_end", "finished"}
+    assert set(DEFINITION.states) == {"ready", "running", "paused", "confirming_end", "finished",
+                                      "offering_resume"}
     assert completeness_problems(DEFINITION) == []
 
 
@@ -114,11 +120,11 @@ def test_every_intent_in_every_state_gets_a_defined_answer(state, intent):
 def reachable_states() -> list[tuple[str, tuple[str, ...]]]:
     """Every state (with how confirming_end was reached) by breadth-first search over intents."""
     seen: dict[tuple, tuple[str, ...]] = {}
-    frontier = [()]
+    frontier = [(), ("(resumed)",)]
     while frontier:
         path = frontier.pop(0)
-        d = Driver()
-        for intent in path:
+        d = Driver(resume=EARLIER if path[:1] == ("(resumed)",) else None)
+        for intent in path[1:] if path[:1] == ("(resumed)",) else path:
             d.say(intent)
         key = (d.session.state, d.session._came_from if d.session.state == "confirming_end" else "")
         if key in seen:
@@ -141,8 +147,9 @@ def test_search_reaches_every_state():
 @pytest.mark.parametrize("state,path", REACHABLE, ids=[f"{s}:{'-'.join(p) or 'start'}"
                                                          for s, p in REACHABLE])
 def test_stop_is_honoured_in_every_reachable_state(state, path):
-    d = Driver()
-    for intent in path:
+    resumed = path[:1] == ("(resumed)",)
+    d = Driver(resume=EARLIER if resumed else None)
+    for intent in path[1:] if resumed else path:
         d.say(intent)
     s = d.session
     position = s.position()
@@ -150,6 +157,13 @@ def test_stop_is_honoured_in_every_reachable_state(state, path):
     if state == "finished":
         assert s.state == "finished"
         assert [e.text for e in new if e.type == RESPONSE and e.text] == [s.say("session_over")]
+        return
+    if state == "offering_resume":
+        # "Resume ...?" - "stop": this run ends without carrying on; nothing is asked twice.
+        assert s.state == "finished" and s.outcome == "declined"
+        d.run_until(d.clock.now() + 2)       # said after the closing tone
+        said = [e.text for e in s.events[s.events.index(new[0]):] if e.type == RESPONSE and e.text]
+        assert said == [s.say("resume_declined")]
         return
     assert s.state == "confirming_end"
     spoken = [e.text for e in new if e.type == RESPONSE and e.text]

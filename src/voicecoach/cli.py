@@ -13,10 +13,11 @@ from .errors import UserError
 # Each module has register(subparsers, bench_subparsers) that adds its subcommands, every one
 # with set_defaults(func=handler); a handler returns the exit status.
 COMMAND_MODULES = (
-    "voicecoach.cli_session",   # check, simulate, bench simulate
+    "voicecoach.cli_session",   # check, simulate, diagram, bench simulate
     "voicecoach.cli_listen",    # transcribe, models, bench listen
     "voicecoach.cli_speak",     # voices, render, bench speak
-    "voicecoach.cli_live",      # run, devices
+    "voicecoach.cli_live",      # run, resume, track, devices, bench live
+    "voicecoach.cli_journal",   # history, report, prune, bench journal
 )
 
 

@@ -1,4 +1,5 @@
-"""Subcommands of the live coach: run, devices. They only wire stages together."""
+"""Subcommands of the live coach: run, resume, track, devices, bench live. They only wire
+stages together."""
 from __future__ import annotations
 
 import argparse
@@ -14,26 +15,20 @@ def register(sub, bench_sub) -> None:
                        description="Run SCRIPT live: listen for commands, speak the cues. "
                                    "Ctrl-C ends the session with a summary.")
     p.add_argument("script", metavar="SCRIPT")
-    p.add_argument("--input", metavar="WAV", help="a recording instead of the microphone")
-    p.add_argument("--fast", action="store_true",
-                   help="with --input: run in virtual time, as fast as the machine allows")
-    p.add_argument("--output", metavar="WAV",
-                   help="record what the coach says, aligned to the input's timeline")
-    p.add_argument("--log", metavar="FILE", help="one JSON line per event")
-    p.add_argument("--earbuds", action="store_true",
-                   help="the user wears earbuds: keep listening while the coach speaks (barge-in)")
-    p.add_argument("--input-device", metavar="DEVICE", help="number or part of a name")
-    p.add_argument("--output-device", metavar="DEVICE", help="number or part of a name")
-    p.add_argument("--input-rate", type=int, metavar="HZ",
-                   help="open the microphone at this rate (default: the device's own)")
-    p.add_argument("--engine", choices=("pocketsphinx", "vosk"), help="recogniser")
-    p.add_argument("--model", metavar="DIR", help="Vosk model folder")
-    p.add_argument("--voice", help="voice id or name (voicecoach voices)")
-    p.add_argument("--rate", type=int, help="speech rate, words per minute")
-    p.add_argument("--volume", type=float, help="0 to 1")
-    p.add_argument("--json", action="store_true", help="print the timeline as JSON lines")
-    p.add_argument("-q", "--quiet", action="store_true", help="no timeline, only the summary")
+    add_run_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("resume", help="continue the last unfinished session where it stopped",
+                       description="Continue the most recent unfinished session (crashed, killed, "
+                                   "interrupted) at the step and time where it stopped. It asks "
+                                   "first: on the terminal when there is one, else by voice "
+                                   "(say go to carry on, stop to leave it).")
+    p.add_argument("session", nargs="?", metavar="SESSION",
+                   help="a session number from voicecoach history (default: the most recent "
+                        "unfinished one)")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask: carry on at once")
+    add_run_options(p)
+    p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("track", help="make a recording of a user saying commands",
                        description="Build a WAV of commands said at known times (by a voice "
@@ -54,6 +49,31 @@ def register(sub, bench_sub) -> None:
     p = sub.add_parser("devices", help="list audio devices")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_devices)
+
+
+def add_run_options(p) -> None:
+    """The options of a live session, shared by run and resume."""
+    p.add_argument("--input", metavar="WAV", help="a recording instead of the microphone")
+    p.add_argument("--fast", action="store_true",
+                   help="with --input: run in virtual time, as fast as the machine allows")
+    p.add_argument("--output", metavar="WAV",
+                   help="record what the coach says, aligned to the input's timeline")
+    p.add_argument("--log", metavar="FILE", help="one JSON line per event")
+    p.add_argument("--earbuds", action="store_true",
+                   help="the user wears earbuds: keep listening while the coach speaks (barge-in)")
+    p.add_argument("--input-device", metavar="DEVICE", help="number or part of a name")
+    p.add_argument("--output-device", metavar="DEVICE", help="number or part of a name")
+    p.add_argument("--input-rate", type=int, metavar="HZ",
+                   help="open the microphone at this rate (default: the device's own)")
+    p.add_argument("--engine", choices=("pocketsphinx", "vosk"), help="recogniser")
+    p.add_argument("--model", metavar="DIR", help="Vosk model folder")
+    p.add_argument("--voice", help="voice id or name (voicecoach voices)")
+    p.add_argument("--rate", type=int, help="speech rate, words per minute")
+    p.add_argument("--volume", type=float, help="0 to 1")
+    p.add_argument("--json", action="store_true", help="print the timeline as JSON lines")
+    p.add_argument("-q", "--quiet", action="store_true", help="no timeline, only the summary")
+    p.add_argument("--no-journal", action="store_true",
+                   help="keep this session out of the journal (voicecoach history)")
 
 
 def cmd_track(args: argparse.Namespace) -> int:
@@ -93,8 +113,62 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .cli_session import _load_or_report, format_event
+    from .cli_session import _load_or_report
+    if args.fast and not args.input:
+        raise UserError("--fast needs --input WAV: a microphone can only run in real time")
+    script = _load_or_report(args.script)
+    if script is None:
+        return 1
+    return run_session(args, script)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from . import journal
+    from .script import ScriptError, load_script
+    from .session import Progress
+    if args.fast and not args.input:
+        raise UserError("--fast needs --input WAV: a microphone can only run in real time")
+    db = journal.open_for_reading()
+    try:
+        if args.session:
+            earlier = journal.find_session(db, args.session)
+            if not earlier.resumable:
+                raise UserError(f"session {earlier.id} cannot be resumed: "
+                                + ("it never started" if earlier.outcome in (None, "interrupted")
+                                   else f"it ended ({earlier.outcome.replace('_', ' ')})"))
+        else:
+            earlier = journal.resumable(db)
+            if earlier is None:
+                raise UserError("no unfinished session to resume (voicecoach history lists them)")
+    finally:
+        db.close()
+    try:
+        script = load_script(earlier.script_path)
+    except ScriptError as e:
+        raise UserError(f"session {earlier.id} ran {earlier.script_path}, which cannot be "
+                        f"loaded now: {e.problems[0]}") from None
+    if [s.name for s in script.program().steps] != [s["name"] for s in earlier.program["steps"]]:
+        print(f"voicecoach: warning: {earlier.script_path} has changed since session "
+              f"{earlier.id}; carrying on at the same step number", file=sys.stderr)
+    progress = Progress(**earlier.progress)
+    if not args.yes and sys.stdin.isatty() and sys.stderr.isatty():
+        from .clock import VirtualClock
+        from .session import Session
+        question = Session(script, VirtualClock(), resume=progress).resume_offer()
+        question = question.split("?")[0] + "?"
+        answer = input(f"{question} [Y/n] ").strip().lower()
+        if answer not in ("", "y", "yes"):
+            print("not resumed", file=sys.stderr)
+            return 1
+        args.yes = True
+    return run_session(args, script, resume=progress, resumed_from=earlier.id)
+
+
+def run_session(args: argparse.Namespace, script, resume=None, resumed_from: int | None = None) -> int:
+    """A live (or virtual-time) session of `script`, fresh or continued from `resume`."""
+    from .cli_session import format_event
     from .clock import RealClock, VirtualClock
+    from .journal import SessionJournal
     from .listen.engines import make_recognizer
     from .listen.listener import Listener
     from .live import FileInput, LiveCoach, MicrophoneInput, StatusLine
@@ -105,11 +179,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .speak.sinks import SoundDeviceSink, WavSink
     from .speak.tts import Renderer, VoiceSettings
 
-    if args.fast and not args.input:
-        raise UserError("--fast needs --input WAV: a microphone can only run in real time")
-    script = _load_or_report(args.script)
-    if script is None:
-        return 1
     clock = VirtualClock() if args.fast else RealClock()
     source = FileInput(args.input, clock) if args.input else MicrophoneInput(
         args.input_device, rate=args.input_rate)
@@ -159,21 +228,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             play(action)
 
         session = Session(script, clock, duration_of=duration_from(sound_of, SAMPLE_RATE),
-                          on_event=on_event, on_speech=on_speech)
+                          on_event=on_event, on_speech=on_speech, resume=resume)
+        record = None
+        if not args.no_journal:
+            record = SessionJournal()
+            stack.callback(record.close)
+            record.begin(script, mode="fast" if args.fast else "live", resumed_from=resumed_from)
         coach = LiveCoach(session, listener, source, clock, earbuds=args.earbuds, log=log,
                           on_event=printer, status=status if interactive else None,
-                          output=speaker)
+                          output=speaker, journal=record)
         try:
-            coach.run()
+            coach.run(answer="yes" if resume is not None and args.yes else None)
         except KeyboardInterrupt:
             status.clear()
-            if session.state != "finished":
-                session.command("end", "(Ctrl-C)", 1.0)
+            session.interrupt()
             try:
                 coach.finish_speaking()         # "Session ended after ..."; Ctrl-C again: now
             except KeyboardInterrupt:
                 pass
         status.clear()
+        if record is not None:
+            record.end(session.outcome, session.progress().to_json())
         if args.fast and player is not None:
             player.write_until(clock.now())
             player.finish()

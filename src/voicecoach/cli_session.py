@@ -1,4 +1,5 @@
-"""Subcommands for cue scripts and simulated sessions: check, simulate, bench simulate."""
+"""Subcommands for cue scripts, the session machine and simulated sessions: check, simulate,
+diagram, bench simulate."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ import statistics
 import sys
 import time
 
+from .errors import UserError
 from .events import COMMAND, DROPPED, TimelineEvent
 from .script import ScriptError, format_duration, load_script
 from .session import format_time
@@ -31,6 +33,14 @@ def register(sub, bench_sub) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per event")
     p.add_argument("--until", type=float, metavar="SECONDS", help="stop the simulation here")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("diagram", help="draw the session state machine",
+                       description="Draw the session machine (state_machines/session.yaml): every "
+                                   "state and which command moves between them. Mermaid text by "
+                                   "default (stdout, or -o FILE.mmd); -o FILE.png/.svg/.pdf draws an "
+                                   "image with graphviz; -o FILE.dot writes graphviz text.")
+    p.add_argument("-o", "--output", metavar="FILE")
+    p.set_defaults(func=cmd_diagram)
 
     p = bench_sub.add_parser("simulate", help="how fast a whole session simulates")
     p.add_argument("script", metavar="SCRIPT")
@@ -115,4 +125,38 @@ def cmd_bench_simulate(args: argparse.Namespace) -> int:
     }
     from .cli import print_figures
     print_figures(result, args.json)
+    return 0
+
+
+IMAGE_FORMATS = (".png", ".svg", ".pdf")
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+    from pathlib import Path
+    from .machine import load_definition, to_dot, to_mermaid
+    definition = load_definition()
+    if not args.output:
+        sys.stdout.write(to_mermaid(definition))
+        return 0
+    out = Path(args.output)
+    suffix = out.suffix.lower()
+    try:
+        if suffix in IMAGE_FORMATS:
+            dot = shutil.which("dot")
+            if dot is None:
+                raise UserError(f"{out}: drawing an image needs graphviz, which is not installed "
+                                "(apt install graphviz); -o FILE.mmd writes mermaid text instead")
+            done = subprocess.run([dot, f"-T{suffix[1:]}", "-o", str(out)], input=to_dot(definition),
+                                  text=True, capture_output=True, timeout=60)
+            if done.returncode != 0:
+                raise UserError(f"{out}: graphviz failed: {done.stderr.strip()[:200]}")
+        else:
+            out.write_text(to_dot(definition) if suffix in (".dot", ".gv") else to_mermaid(definition),
+                           encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"{out}: cannot write ({e.strerror or e})") from None
+    print(f"{out}: {len(definition.states)} states, {len(definition.transitions)} transitions",
+          file=sys.stderr)
     return 0

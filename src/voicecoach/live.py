@@ -30,6 +30,7 @@ SPEAKER_TAIL = 0.35           # seconds the microphone stays muted after the coa
 REOPEN_EVERY = 2.0            # seconds between attempts to reopen a lost microphone
 SILENT_INPUT_LOST = 1.5       # a live microphone that delivers nothing this long is lost...
 STARTING_INPUT_LOST = 8.0     # ...but a stream just opened may take seconds to start (PulseAudio)
+CHECKPOINT_EVERY = 2.0        # session seconds between progress records in the journal while running
 # Rejections that sound like an attempt at a command get the "not understood" tone; noise,
 # knocks and conversation are only logged.
 ATTEMPTS = ("not a command", "low confidence")
@@ -240,6 +241,7 @@ class LiveCoach:
     on_event: Callable[[TimelineEvent], None] | None = None
     status: Callable[[str], None] | None = None
     output: object | None = None          # a speak.live.Speaker, watched for loss; None in virtual time
+    journal: object | None = None         # a journal.SessionJournal: every event, as it happens
     heard: Heard = field(default_factory=Heard)
     audio_time: float = 0.0               # seconds of microphone audio taken in
     last_heard: str = ""
@@ -249,6 +251,7 @@ class LiveCoach:
     _output_lost_at: float | None = None
     _next_output_reopen: float = 0.0
     _wall_origin: float = field(default_factory=time.time)
+    _checkpoint_at: float = 0.0
 
     # Session hooks -------------------------------------------------------------------------
     def timeline(self, event: TimelineEvent) -> None:
@@ -264,9 +267,13 @@ class LiveCoach:
             self._speaking_until = min(self._speaking_until, action.t)
 
     # The loop --------------------------------------------------------------------------------
-    def run(self) -> None:
+    def run(self, answer: str | None = None) -> None:
+        """The session from its start to its end; `answer`: an intent given at once (resume's
+        --yes answers its question)."""
         session = self.session
         session.begin()
+        if answer:
+            session.command(answer, f"(--{answer})", 1.0)
         while not session.done:
             now = self.clock.now()
             deadline = session.next_deadline()
@@ -282,6 +289,7 @@ class LiveCoach:
                 self._take_input(wait)
             self._watch_output()
             session.advance(self.clock.now())
+            self._checkpoint()
             if self.status:
                 self.status(self.status_line())
         for event in self.listener.finish():
@@ -333,6 +341,14 @@ class LiveCoach:
             else:
                 self.heard.ignored += 1
 
+    def _checkpoint(self) -> None:
+        """Progress into the journal now and then, so that a crash between events loses little."""
+        now = self.clock.now()
+        if self.journal is None or now < self._checkpoint_at or not self.session.running:
+            return
+        self._checkpoint_at = now + CHECKPOINT_EVERY
+        self.journal.checkpoint(self.session.progress(now).to_json())
+
     def _input_lost(self, why: str) -> None:
         now = self.clock.now()
         self._mic_lost_at = now
@@ -367,13 +383,17 @@ class LiveCoach:
 
     # Reporting -------------------------------------------------------------------------------
     def _log(self, record: dict) -> None:
-        if self.log is None:
+        """An event into the journal (first: it must hold whatever anyone saw) and the log file."""
+        if self.log is None and self.journal is None:
             return
         t = self.clock.now()
         record = {"t": round(record.pop("t", t), 3), "t_audio": round(self.audio_time, 3),
                   "wall": round(self._wall_origin + t, 3), "state": self.session.state, **record}
-        self.log.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.log.flush()
+        if self.journal is not None:
+            self.journal.record(record, self.session.progress().to_json())
+        if self.log is not None:
+            self.log.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.log.flush()
 
     def status_line(self) -> str:
         s = self.session

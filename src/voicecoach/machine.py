@@ -105,3 +105,59 @@ def attach(model: Any, definition: MachineDefinition) -> Machine:
                    initial=definition.initial, auto_transitions=False,
                    before_state_change="leaving_state",
                    ignore_invalid_triggers=True, model_attribute="state")
+
+
+# --- pictures of the machine, for trainers ----------------------------------------------------
+
+# Intents answered the same way in every state: one note instead of a loop on each state.
+EVERYWHERE = ("repeat", "status", "help")
+
+
+def _edges(d: MachineDefinition) -> list[tuple[str, str, str]]:
+    """(source, dest, label) with the intents that take that path. Where one intent goes to
+    different states from one source, each label says when: [from ready], [otherwise]."""
+    labels: dict[tuple[str, str], list[str]] = {}
+    for source in d.states:
+        for trigger in dict.fromkeys(t["trigger"] for t in d.transitions):
+            if trigger in EVERYWHERE:
+                continue
+            ts = d.transitions_for(source, trigger)
+            dests = {t.get("dest") or source for t in ts}
+            for i, t in enumerate(ts):
+                cond = t.get("conditions")
+                if len(dests) == 1:
+                    label = trigger
+                elif cond:
+                    label = f"{trigger} [{str(cond).replace('came_from_', 'from ')}]"
+                else:
+                    label = f"{trigger} [otherwise]"
+                key = (source, t.get("dest") or source)
+                if label not in labels.setdefault(key, []):
+                    labels[key].append(label)
+    return [(s, e, ", ".join(ls)) for (s, e), ls in labels.items()]
+
+
+def to_mermaid(d: MachineDefinition) -> str:
+    """The machine as a mermaid state diagram: every state, and which words move between them."""
+    lines = ["stateDiagram-v2", f"    [*] --> {d.initial}",
+             "    [*] --> offering_resume: voicecoach resume" if "offering_resume" in d.states else ""]
+    lines += [f"    {s} --> {e}: {label}" for s, e, label in _edges(d)]
+    if "finished" in d.states:
+        lines.append("    finished --> [*]")
+    lines.append(f"    note right of {d.initial}\n        {', '.join(EVERYWHERE)}: answered in every "
+                 "state\n        program_done: the last step ends\n        confirm_timeout: no answer "
+                 f"in {d.settings.get('confirm_timeout', 12)} s\n    end note")
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def to_dot(d: MachineDefinition) -> str:
+    """The same for graphviz."""
+    lines = ["digraph session {", '    rankdir=LR; node [shape=box, style=rounded, fontname="Helvetica"];',
+             '    edge [fontname="Helvetica", fontsize=10];',
+             '    start [shape=point]; start -> %s;' % d.initial]
+    if "offering_resume" in d.states:
+        lines.append('    resume [shape=point]; resume -> offering_resume [label="voicecoach resume"];')
+    lines += [f'    {s} -> {e} [label="{label}"];' for s, e, label in _edges(d)]
+    lines.append(f'    note [shape=note, label="{", ".join(EVERYWHERE)}: answered in every state"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"

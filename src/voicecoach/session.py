@@ -8,6 +8,7 @@ emits TimelineEvents as things happen.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from .clock import Clock
@@ -21,12 +22,32 @@ from .speech_queue import (Cut, Dropped, Priority, SpeechAction, SpeechQueue, St
 EPS = 1e-9
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where a session is in its program: enough to continue it in a new run (the journal
+    keeps it; `voicecoach resume` restores it)."""
+    state: str
+    step_index: int          # 0-based; -1 before the first step
+    position: float          # seconds into that step
+    worked: float            # seconds spent running, in all
+    speed_offset: float      # the user's faster/slower, in the script's units
+    step_offset: float       # the same, for this step only (when it does not carry over)
+
+    def to_json(self) -> dict:
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+# How a session ended, by the trigger that finished it (see _fire).
+OUTCOMES = {"program_done": "completed", "decline": "declined"}
+
+
 class Session:
     def __init__(self, script: CueScript, clock: Clock, *,
                  duration_of: Callable[[Utterance], float] = estimate_duration,
                  definition: MachineDefinition | None = None,
                  on_event: Callable[[TimelineEvent], None] | None = None,
-                 on_speech: Callable[[SpeechAction], None] | None = None) -> None:
+                 on_speech: Callable[[SpeechAction], None] | None = None,
+                 resume: Progress | None = None) -> None:
         self.script = script
         self.program = script.program()
         self.steps = self.program.steps
@@ -60,16 +81,60 @@ class Session:
         self._previous_state = self.definition.initial
         self.state = self.definition.initial
         self.machine = attach(self, self.definition)
+        self.outcome: str | None = None          # completed, ended_early, ... once finished
+        self._last_trigger = ""
+        self._interrupted = False
+        self.resumed = resume
+        if resume is not None:
+            self._restore(resume)
+
+    def _restore(self, p: Progress) -> None:
+        """Continue where an earlier run stopped: at its step and position, halted, asking first.
+        Cues due before that position were heard then; the step is announced again on "go"."""
+        self.step_index = max(-1, min(p.step_index, len(self.steps) - 1))
+        if self.step_index >= 0:
+            step = self.steps[self.step_index]
+            self._elapsed = min(max(0.0, p.position), step.duration)
+            self._cue_times = step.cue_times()
+            self._next_cue = sum(1 for t, _ in self._cue_times if t < self._elapsed - EPS)
+        self.worked = p.worked
+        self.speed_offset, self._step_offset = p.speed_offset, p.step_offset
+        self.machine.set_state("offering_resume")
+        self._previous_state = self.state
 
     # --- the outside world's calls ------------------------------------------------------------
     def begin(self) -> None:
         """Say hello and wait for "go"."""
         now = self.clock.now()
-        self._emit(TimelineEvent(now, STATE, self.state, self.state))
-        self._queue(self.say("welcome", title=self.script.title, count=len(self.steps),
-                             total=self.say.duration(self.program.duration)),
-                    Priority.ANNOUNCEMENT, RESPONSE)
+        self._emit(TimelineEvent(now, STATE, self.state, self.state, step=self._step_number(),
+                                 extra={"progress": self.progress(now).to_json()}
+                                 if self.resumed else {}))
+        if self.resumed:
+            self._queue(self.resume_offer(), Priority.ANNOUNCEMENT, RESPONSE)
+        else:
+            self._queue(self.say("welcome", title=self.script.title, count=len(self.steps),
+                                 total=self.say.duration(self.program.duration)),
+                        Priority.ANNOUNCEMENT, RESPONSE)
         self._pump(now)
+
+    def resume_offer(self) -> str:
+        """"Resume walking backwards at step 3 of 4, ..., 2 minutes left?"""
+        step = self.steps[max(self.step_index, 0)]
+        return self.say("resume_offer", title=self.script.title, number=step.number,
+                        count=len(self.steps), name=step.name,
+                        total_left=self.say.duration(self.time_left()[1]))
+
+    def interrupt(self) -> None:
+        """The run is stopping (Ctrl-C): end now, as an interruption that can be resumed."""
+        self._interrupted = True
+        if self.state != "finished":
+            self.command("end", "(Ctrl-C)", 1.0)
+
+    def progress(self, now: float | None = None) -> Progress:
+        now = self.clock.now() if now is None else now
+        worked = self.worked + (now - self._since if self.running else 0.0)
+        return Progress(self.state, self.step_index, self.position(now), worked,
+                        self.speed_offset, self._step_offset)
 
     def hear(self, text: str, confidence: float = 1.0) -> None:
         """An utterance as text (simulation, or an engine's transcript): a command or not."""
@@ -210,7 +275,8 @@ class Session:
         step = self.steps[index]
         self._cue_times = step.cue_times()
         self._next_cue = 0
-        self._queue(self.announcement(step), Priority.ANNOUNCEMENT, STEP, extra={"step_start": now})
+        self._queue(self.announcement(step), Priority.ANNOUNCEMENT, STEP,
+                    extra={"step_start": now, "speed": self.current_speed()})
 
     def announcement(self, step: PlannedStep) -> str:
         """What is said when `step` begins: the round, the step, and the speed to set."""
@@ -261,7 +327,8 @@ class Session:
         step = self.steps[self.step_index]
         if self._announced != step.number:
             self._queue(self.announcement(step), Priority.ANNOUNCEMENT, STEP,
-                        extra={"step_start": self._since - self._elapsed})
+                        extra={"step_start": self._since - self._elapsed,
+                               "speed": self.current_speed()})
 
     def came_from_running(self, *_, **__) -> bool:
         return self._came_from == "running"
@@ -322,6 +389,8 @@ class Session:
             return self.say("status_finished")
         if self.state == "confirming_end":
             return self.say("status_confirming")
+        if self.state == "offering_resume":
+            return self.say("status_offering")
         step = self.steps[self.step_index]
         values = dict(number=step.number, count=len(self.steps), name=step.name,
                       step_left=self.say.duration(step_left), total_left=self.say.duration(total_left),
@@ -342,6 +411,9 @@ class Session:
     def end_completed(self, *_, **__) -> None:
         self._finish("completed")
 
+    def decline_resume(self, *_, **__) -> None:
+        self._queue(self.say("resume_declined"), Priority.ANNOUNCEMENT, RESPONSE)
+
     def _finish(self, key: str) -> None:
         now = self.clock.now()
         self._pump_actions(self.speech.clear(now, Priority.ANNOUNCEMENT, "cleared"), now)
@@ -351,6 +423,7 @@ class Session:
 
     # --- firing triggers and emitting ---------------------------------------------------------
     def _fire(self, trigger: str) -> bool:
+        self._last_trigger = trigger
         return self.trigger(trigger)          # added to the model by `transitions`
 
     def leaving_state(self, *_, **__) -> None:
@@ -360,7 +433,15 @@ class Session:
         now, state = self.clock.now(), self.state
         if state == "confirming_end":
             self._came_from = self._previous_state
-        self._emit(TimelineEvent(now, STATE, state, state, step=self._step_number()))
+        extra = {}
+        if state == "finished":
+            # Known the moment it ends, so that the journal can never take it for unfinished.
+            self.outcome = ("interrupted" if self._interrupted else
+                            "declined" if self._previous_state == "offering_resume" else
+                            OUTCOMES.get(self._last_trigger) or
+                            ("ended_early" if self.worked >= 1 else "ended_before_start"))
+            extra = {"outcome": self.outcome}
+        self._emit(TimelineEvent(now, STATE, state, state, step=self._step_number(), extra=extra))
         s = self.definition.settings
         self._confirm_deadline = now + self._confirm_timeout if state == "confirming_end" else None
         if state == "paused":
@@ -449,7 +530,8 @@ def speakable_texts(script: CueScript) -> list[str]:
                 "last_step", "nothing_to_repeat", "status_confirming", "status_finished",
                 "not_started", "already_running", "already_paused", "while_paused",
                 "nothing_to_confirm", "answer_yes_no", "session_over", "pause_reminder",
-                "not_understood", "ended_before_start", "microphone_lost", "output_lost"):
+                "not_understood", "ended_before_start", "microphone_lost", "output_lost",
+                "answer_resume", "resume_declined", "status_offering"):
         texts.append(say(key))
     texts.append(say("status_ready", count=len(s.steps), total=say.duration(s.program.duration)))
     for state in s.definition.states:
