@@ -285,6 +285,47 @@ def test_resume_asks_by_voice_and_go_carries_on(walk, killed_in_step_2, data_dir
     assert [e["step"] for e in out if e["type"] == "step"] == [2, 3]
 
 
+def ask_on_a_terminal(walk, data: Path, answer: str) -> tuple[int, str, str]:
+    """`resume` on a terminal (a pseudo-terminal for stdin and stderr): answer its question."""
+    import pty
+    import select
+    main_fd, terminal = pty.openpty()
+    env = dict(os.environ, VOICECOACH_DATA_DIR=str(data))
+    proc = subprocess.Popen([sys.executable, "-m", "voicecoach.cli", "resume", "--input",
+                             str(walk["track"]), "--fast", "--json", "--earbuds"], env=env,
+                            stdin=terminal, stderr=terminal, stdout=subprocess.PIPE, text=True)
+    os.close(terminal)
+    shown = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"[Y/n]" not in shown and time.monotonic() < deadline:
+            if select.select([main_fd], [], [], 1.0)[0]:
+                shown += os.read(main_fd, 4096)
+        os.write(main_fd, answer.encode() + b"\n")
+        out = proc.stdout.read()
+        proc.wait(timeout=60)
+        while select.select([main_fd], [], [], 0.2)[0]:
+            try:
+                shown += os.read(main_fd, 4096)
+            except OSError:
+                break
+    finally:
+        proc.kill()
+        os.close(main_fd)
+    return proc.returncode, shown.decode(errors="replace"), out
+
+
+def test_resume_asks_on_a_terminal(walk, killed_in_step_2, data_dir):
+    status, shown, out = ask_on_a_terminal(walk, data_dir, "n")
+    assert "Resume Journal walk at step 2 of 3, Hands free," in shown and "left? [Y/n]" in shown
+    assert status == 1 and "not resumed" in shown and out == ""
+    status, shown, out = ask_on_a_terminal(walk, data_dir, "")       # Enter: yes
+    assert status == 0, shown
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[0]["state"] == "offering_resume"
+    assert [e["step"] for e in events if e["type"] == "step"] == [2, 3]
+
+
 def test_resume_declined_by_voice(walk, killed_in_step_2, data_dir, capsys):
     assert main(["resume", "--input", str(walk["stop"]), "--fast", "--json", "--earbuds"]) == 0
     out = [json.loads(l) for l in capsys.readouterr().out.splitlines()]

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,7 +156,8 @@ def test_devices_lost_mid_session_pause_it_and_it_carries_on(tmp_path, clear_cli
     coach = subprocess.Popen(
         [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--earbuds",
          "--input-device", "pulse", "--output-device", "pulse", "--log", str(log), "-q"],
-        env=audio.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=dict(audio.env(), VOICECOACH_DATA_DIR=str(tmp_path / "data")),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def seen(kind, text):
         return any(r["type"] == kind and text in r["text"] for r in log_records(log))
@@ -189,6 +191,23 @@ def test_devices_lost_mid_session_pause_it_and_it_carries_on(tmp_path, clear_cli
     said = [r["text"] for r in records if r["type"] == "response"]
     assert any(t.startswith("I've lost the") for t in said)       # the coach says so
     assert [i for i, _ in commands[2:]] == ["go", "stop", "yes"]
+    # The journal holds the same events as the log, the device errors among them.
+    session, events = journaled(tmp_path / "data")
+    assert [(e["type"], e["text"]) for e in events] == [(r["type"], r["text"]) for r in records]
+    assert [e["text"] for e in events if e["type"] == "device"][0].startswith("microphone lost") \
+        or any(e["text"].startswith("audio output lost") for e in events if e["type"] == "device")
+    assert session.outcome == "ended_early"
+
+
+def journaled(data: Path):
+    """The one session in the journal of `data`, and its events."""
+    from voicecoach import journal
+    db = journal.connect(data / journal.FILE_NAME)
+    try:
+        (session,) = journal.sessions(db)
+        return session, list(journal.events(db, session.id))
+    finally:
+        db.close()
 
 
 def test_ctrl_c_ends_the_session_cleanly_with_a_summary(pulse, tmp_path, clear_clips):
@@ -203,7 +222,8 @@ def test_ctrl_c_ends_the_session_cleanly_with_a_summary(pulse, tmp_path, clear_c
     coach = subprocess.Popen(
         [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--input", str(track),
          "--earbuds", "--output-device", "pulse", "--log", str(log), "-q"],
-        env=pulse.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=dict(pulse.env(), VOICECOACH_DATA_DIR=str(tmp_path / "data")),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: any(r["type"] == "cue" for r in log_records(log)), 60, "the first cue")
         coach.send_signal(signal.SIGINT)
@@ -217,6 +237,11 @@ def test_ctrl_c_ends_the_session_cleanly_with_a_summary(pulse, tmp_path, clear_c
     records = log_records(log)
     assert [r["text"] for r in records if r["type"] == "state"] == ["ready", "running", "finished"]
     assert records[-1]["type"] == "response" and records[-1]["text"].startswith("Session ended after")
+    # Interrupted, not ended: the journal offers it to `voicecoach resume`, in step 1.
+    session, events = journaled(tmp_path / "data")
+    assert session.outcome == "interrupted" and session.resumable
+    assert session.progress["step_index"] == 0 and session.progress["position"] > 0
+    assert len(events) == len(records)
 
 
 @pytest.mark.parametrize("rate", [8000, 16000, 44100])

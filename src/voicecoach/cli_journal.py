@@ -122,7 +122,10 @@ def cmd_bench_journal(args: argparse.Namespace) -> int:
     from .journal import SessionJournal, connect
     from .script import load_script
     script = load_script(Path(__file__).resolve().parents[2] / "scripts" / "backwards-walk.yaml")
-    with tempfile.TemporaryDirectory() as tmp:
+    from .models import data_dir
+    data_dir().mkdir(parents=True, exist_ok=True)
+    # On the journal's own file system: what fsync costs there is what a session pays.
+    with tempfile.TemporaryDirectory(dir=data_dir(), prefix="bench-journal-") as tmp:
         path = Path(tmp) / "journal.sqlite3"
         t0 = time.perf_counter()
         record = SessionJournal(path)

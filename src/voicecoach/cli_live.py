@@ -156,7 +156,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
         from .session import Session
         question = Session(script, VirtualClock(), resume=progress).resume_offer()
         question = question.split("?")[0] + "?"
-        answer = input(f"{question} [Y/n] ").strip().lower()
+        # Asked on stderr, the terminal, so that stdout stays the timeline (--json).
+        print(f"{question} [Y/n] ", end="", file=sys.stderr, flush=True)
+        answer = sys.stdin.readline().strip().lower()
         if answer not in ("", "y", "yes"):
             print("not resumed", file=sys.stderr)
             return 1
