@@ -35,12 +35,16 @@ DEMO_SAYS := --say "0:04 go" --say "0:40 how long" --say "1:10 faster" --say "1:
   --say "1:55 continue" --say "2:30 what can I say" --say "3:00 stop" --say "3:06 no" \
   --say "3:40 speed up" --say "4:10 status" --say "4:40 next" --say "5:20 slower"
 
+# The demo keeps its own journal (out/demo-data), out of the user's history.
 demo: deps
 	@mkdir -p out
 	$(BIN)/voicecoach track out/demo-user.wav $(DEMO_SAYS)
-	$(BIN)/voicecoach run scripts/backwards-walk.yaml --input out/demo-user.wav --fast --earbuds \
-	  --output out/demo-coach.wav --log out/demo.jsonl
-	@echo "Hear it: out/demo-user.wav (the user), out/demo-coach.wav (the coach); every event: out/demo.jsonl"
+	VOICECOACH_DATA_DIR=out/demo-data $(BIN)/voicecoach run scripts/backwards-walk.yaml \
+	  --input out/demo-user.wav --fast --earbuds --output out/demo-coach.wav --log out/demo.jsonl
+	VOICECOACH_DATA_DIR=out/demo-data $(BIN)/voicecoach history -n 3
+	VOICECOACH_DATA_DIR=out/demo-data $(BIN)/voicecoach report last -o out/demo-report.png
+	@echo "Hear it: out/demo-user.wav (the user), out/demo-coach.wav (the coach); every event: out/demo.jsonl;"
+	@echo "see it: out/demo-report.png"
 
 test: deps
 	$(BIN)/python -m pytest -q
@@ -55,6 +59,7 @@ bench: deps
 	$(BIN)/voicecoach bench listen $(LISTEN) --noise $(SPEECH)/noise-dev/exercise_bike_a.wav --snr 10
 	$(BIN)/voicecoach bench speak scripts/backwards-walk.yaml
 	$(BIN)/voicecoach bench live
+	$(BIN)/voicecoach bench journal
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
