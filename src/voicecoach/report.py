@@ -83,7 +83,7 @@ def draw(record: SessionRecord, events: Iterable[dict[str, Any]], path: str | Pa
         speeds = [v for _, v in tl.speed] or [s["speed"] for s in record.program.get("steps", [])] or [1.0]
         low, high = min(speeds), max(speeds)
         pad = max(0.3, (high - low) * 0.25)
-        bottom, top = max(0.0, low - 2 * pad), high + 2.2 * pad
+        bottom, top = max(0.0, low - 3.2 * pad), high + 2.2 * pad
         ax.set_ylim(bottom, top)
         ax.set_xlim(0, end * m)
 
@@ -105,8 +105,8 @@ def draw(record: SessionRecord, events: Iterable[dict[str, Any]], path: str | Pa
             ax.text(t * m, top - 0.04 * (top - bottom), f" {number}. {name}", fontsize=8,
                     color="#457b9d", va="top", ha="left", rotation=0, clip_on=True)
 
-        cue_y = bottom + 0.16 * (top - bottom)
-        cmd_y = bottom + 0.08 * (top - bottom)
+        cue_y = bottom + 0.27 * (top - bottom)      # above the commands' labels
+        cmd_y = bottom + 0.06 * (top - bottom)
         if tl.cues:
             ax.plot([t * m for t, _ in tl.cues], [cue_y] * len(tl.cues), "v", color="#2a9d8f",
                     ms=7, label=f"cue ({len(tl.cues)})")
