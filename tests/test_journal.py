@@ -146,6 +146,7 @@ def test_history_lists_sessions(walk, reference, data_dir, capsys):
     assert [r["id"] for r in rows] == [2, 1]                 # newest first
     assert rows[1]["completed"] and rows[1]["outcome"] == "completed"
     assert rows[1]["worked"] == pytest.approx(110, abs=0.1) and rows[1]["understood"] == 1
+    assert rows[1]["duration"] > rows[1]["worked"]      # the welcome, the goodbye
     assert rows[0]["worked"] == 0 and not rows[0]["completed"]
     assert main(["history"]) == 0
     table = capsys.readouterr().out.splitlines()

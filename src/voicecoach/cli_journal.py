@@ -57,18 +57,20 @@ def cmd_history(args: argparse.Namespace) -> int:
         for s in found:
             print(json.dumps({"id": s.id, "started": dt.datetime.fromtimestamp(s.started).isoformat(
                 timespec="seconds"), "script": s.script_path, "title": s.title,
-                "worked": round(s.worked, 1), "outcome": s.outcome, "completed": s.outcome == "completed",
+                "duration": round(s.length, 1), "worked": round(s.worked, 1), "outcome": s.outcome, "completed": s.outcome == "completed",
                 "resumable": s.resumable, "resumed_from": s.resumed_from,
                 "understood": s.understood, "not_understood": s.not_understood}, ensure_ascii=False))
         return 0
     if not found:
         print("no sessions yet", file=sys.stderr)
         return 0
-    print(f"{'#':>4}  {'date':<16}  {'script':<30}  {'worked':>7}  {'outcome':<30}  understood  not")
+    print(f"{'#':>4}  {'date':<16}  {'script':<30}  {'length':>7}  {'worked':>7}  {'outcome':<30}  "
+          "understood  not")
     for s in found:
         when = dt.datetime.fromtimestamp(s.started).strftime("%Y-%m-%d %H:%M")
         title = s.title if len(s.title) <= 30 else s.title[:29] + "…"
-        print(f"{s.id:>4}  {when:<16}  {title:<30}  {format_time(s.worked)[:-2]:>7}  "
+        print(f"{s.id:>4}  {when:<16}  {title:<30}  {format_time(s.length)[:-2]:>7}  "
+              f"{format_time(s.worked)[:-2]:>7}  "
               f"{_outcome(s):<30}  {s.understood:>10}  {s.not_understood:>3}")
     return 0
 

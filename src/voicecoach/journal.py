@@ -106,6 +106,7 @@ class SessionRecord:
     understood: int = 0
     not_understood: int = 0
     events: int = 0
+    length: float = 0.0          # session clock at its last event: pauses included
 
     @property
     def worked(self) -> float:
@@ -438,19 +439,20 @@ _SESSION_COLUMNS = ("id, uuid, started, ended, script_path, script_sha256, title
                     "program, mode, resumed_from, outcome, progress, updated")
 
 
-def _session_from_row(row, counts=(0, 0, 0)) -> SessionRecord:
+def _session_from_row(row, counts=(0, 0, 0, 0.0)) -> SessionRecord:
     values = list(row)
     values[8] = json.loads(values[8])
     values[12] = json.loads(values[12]) if values[12] else None
-    return SessionRecord(*values, understood=counts[0], not_understood=counts[1], events=counts[2])
+    return SessionRecord(*values, understood=counts[0], not_understood=counts[1], events=counts[2],
+                         length=counts[3])
 
 
-def _counts(db: sqlite3.Connection, session_id: int) -> tuple[int, int, int]:
+def _counts(db: sqlite3.Connection, session_id: int) -> tuple[int, int, int, float]:
     # Commands the program gave itself ("(Ctrl-C)", "(--yes)", "(microphone lost)") don't count.
     row = db.execute("SELECT sum(type = 'command' AND intent IS NOT NULL AND text NOT LIKE '(%'), "
-                     "sum(type = 'command' AND intent IS NULL), count(*) "
+                     "sum(type = 'command' AND intent IS NULL), count(*), max(t) "
                      "FROM events WHERE session_id = ?", (session_id,)).fetchone()
-    return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+    return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), float(row[3] or 0.0)
 
 
 def sessions(db: sqlite3.Connection, limit: int | None = None) -> list[SessionRecord]:
