@@ -36,7 +36,9 @@ def test_vosk_is_chosen_for_korean_when_its_model_is_installed(monkeypatch):
     korean_model_dir()
     monkeypatch.delenv("VOICECOACH_VOSK_MODEL", raising=False)
     assert make_recognizer(Vocabulary.default("ko")).name == "vosk"
-    assert make_recognizer(Vocabulary.default("en")).name == "pocketsphinx"
+    # English: PocketSphinx, with the learned classifier judging the words it knows.
+    assert make_recognizer(Vocabulary.default("en")).name == "pocketsphinx+learned"
+    assert make_recognizer(Vocabulary.default("en"), learned=False).name == "pocketsphinx"
 
 
 @pytest.mark.parametrize("word", sorted(SPOKEN))

@@ -194,9 +194,21 @@ def load_vosk_model(model_dir: str | Path):
 
 def make_recognizer(vocabulary: Vocabulary, engine: str | None = None,
                     model_dir: str | Path | None = None,
-                    sphinx: PocketSphinxSettings = PocketSphinxSettings()) -> Recognizer:
+                    sphinx: PocketSphinxSettings | None = None, learned: bool = True) -> Recognizer:
     """The engine asked for, else Vosk when a model for the language is installed, else
-    PocketSphinx."""
+    PocketSphinx. For English, with `learned`, the learned command classifier (learned.py)
+    judges the words it knows; when it knows every phrase of the vocabulary, PocketSphinx
+    runs with the plain command grammar beside it (no competitor words: the classifier
+    rejects)."""
+    if learned and vocabulary.language.split("-")[0].lower() == "en":
+        from .learned import LearnedRecognizer, default_model
+        model = default_model()
+        if model is not None and set(vocabulary.all_phrases()) & model.words:
+            if sphinx is None and set(vocabulary.all_phrases()) <= model.words:
+                sphinx = PocketSphinxSettings(competitors=0)
+            inner = make_recognizer(vocabulary, engine, model_dir, sphinx, learned=False)
+            return LearnedRecognizer(vocabulary, model, inner)
+    sphinx = sphinx or PocketSphinxSettings()
     from ..models import find_model
     if engine not in (None, *ENGINES):
         raise EngineError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")

@@ -27,7 +27,8 @@ class FrontendSettings:
     hangover: float = 0.15            # seconds of non-voice that end an utterance
     pre_roll: float = 0.25            # audio kept from before the start (the onset is soft)
     # Within an utterance, frames this far below its loudest are not voice (breath, rustle
-    # after the word). Off: it shortened latency but cut soft word endings (docs/listening.md).
+    # after the word). None: the engine's choice: off for the grammar engines (it shortened
+    # latency but cut soft word endings, docs/listening.md), on for the learned classifier.
     tail_db: float | None = None
 
 

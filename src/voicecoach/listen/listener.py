@@ -13,7 +13,7 @@ end-pointer sees a short hangover of silence.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -50,11 +50,19 @@ class Listener:
         self.recognizer = recognizer if recognizer is not None else make_recognizer(vocabulary)
         self.settings = settings
         self._converter = StreamConverter(sample_rate, channels)
-        self._endpointer = Endpointer(settings.frontend)
+        frontend = settings.frontend
+        if frontend.tail_db is None and getattr(self.recognizer, "tail_db", None) is not None:
+            # The engine's choice of tail gate (the learned classifier's window does not
+            # depend on where the end-pointer puts the end of a word, so it can decide sooner).
+            frontend = replace(frontend, tail_db=self.recognizer.tail_db)
+        self._endpointer = Endpointer(frontend)
         self._denoiser = NoiseSuppressor() if settings.denoise else None
         self._pending = np.zeros(0, np.float32)
-        self._pre_roll: deque[bytes] = deque(
-            maxlen=max(1, round(settings.frontend.pre_roll / FRAME_SECONDS)))
+        self._pre_roll_frames = max(1, round(settings.frontend.pre_roll / FRAME_SECONDS))
+        # Audio kept from before the start of speech: the pre-roll the engine decodes, and
+        # further back for engines that look at more (the learned classifier's window).
+        context = round(getattr(self.recognizer, "context_seconds", 0.0) / FRAME_SECONDS)
+        self._pre_roll: deque[bytes] = deque(maxlen=max(self._pre_roll_frames, context))
         self._utterance_start: float | None = None   # set while an utterance is being decoded
         self._overlong = False                       # speech went on past max_utterance
         self._last_partial = ""
@@ -104,7 +112,11 @@ class Listener:
             self._last_partial, self._next_partial = "", now + self.settings.partial_interval
             events.append(SpeechStarted(decision.t))
             self.recognizer.begin()
-            self.recognizer.accept(b"".join(self._pre_roll))
+            history = list(self._pre_roll)
+            older, pre_roll = history[:-self._pre_roll_frames], history[-self._pre_roll_frames:]
+            if older and hasattr(self.recognizer, "context"):
+                self.recognizer.context(b"".join(older))
+            self.recognizer.accept(b"".join(pre_roll))
             return
         if self._overlong:
             if decision.boundary is Boundary.END:

@@ -1,0 +1,203 @@
+"""A small learned command classifier on top of a pretrained speech embedding.
+
+Google's `speech_embedding` (Apache-2.0, as re-implemented in ONNX by openWakeWord 0.5.1,
+Apache-2.0) turns 16 kHz audio into a 96-dimensional vector every 80 ms, each computed from a
+0.76 s log-mel window; it was trained by Google on a large amount of speech, which is what lets
+a classifier trained on a few hundred recordings generalise to new speakers. On top of it sits
+a small classifier (`command_model.npz`, trained by `tools/train_command_model.py` on the
+Speech Commands dev recordings, CC-BY-4.0, Warden 2018): "which of the words it knows, or
+none of them", from the last `window` seconds of audio before the listener's decision.
+
+`LearnedRecognizer` plugs it into the listener as a Recognizer:
+
+* every phrase of the vocabulary is a word the model knows (the ten Speech Commands words):
+  the classifier alone decides (no grammar decoder runs at all);
+* some are, some are not (the default vocabulary: "go", "stop", ... but also "how long"):
+  the grammar engine decodes as before, and the classifier has the last word on the phrases
+  it knows: it rejects a known phrase it did not hear, and puts in a known phrase the grammar
+  engine missed; phrases it does not know are left to the grammar engine.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..vocabulary import Vocabulary
+from .engines import Hypothesis, Recognizer
+
+RATE = 16000
+MEL_WINDOW = 76      # log-mel frames (10 ms) per embedding
+MEL_STEP = 8         # frames between embeddings (80 ms)
+NONE = ""            # the classifier's label for "not a command word it knows"
+TAIL_DB = 35.0       # end-pointer tail gate when the classifier knows every phrase
+
+
+def _model_file(name: str) -> str:
+    return str(resources.files("voicecoach.listen") / "models" / name)
+
+
+class SpeechEmbedding:
+    """16 kHz audio -> (n, 96) embeddings, one per 80 ms (ONNX, one thread)."""
+
+    def __init__(self):
+        import onnxruntime as ort
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        self._mel = ort.InferenceSession(_model_file("melspectrogram.onnx"), options,
+                                         providers=providers)
+        self._emb = ort.InferenceSession(_model_file("embedding_model.onnx"), options,
+                                         providers=providers)
+
+    def __call__(self, pcm: np.ndarray) -> np.ndarray:
+        """`pcm`: int16 samples (at least 0.8 s)."""
+        x = pcm.astype(np.float32)[None]
+        # The constants make the ONNX log-mel match what the embedding model was trained on.
+        mel = np.squeeze(self._mel.run(None, {"input": x})[0]) / 10 + 2
+        starts = range(0, mel.shape[0] - MEL_WINDOW + 1, MEL_STEP)
+        batch = np.stack([mel[i:i + MEL_WINDOW] for i in starts])[..., None].astype(np.float32)
+        return self._emb.run(None, {"input_1": batch})[0].reshape(len(batch), -1)
+
+
+def pool(embeddings: np.ndarray) -> np.ndarray:
+    """A fixed-size vector from the embeddings of a window: their mean and maximum."""
+    return np.concatenate([embeddings.mean(0), embeddings.max(0)])
+
+
+class CommandModel:
+    """The classifier: pooled embeddings -> probability of each label (NONE first)."""
+
+    def __init__(self, path: str | Path | None = None):
+        path = path or _model_file("command_model.npz")
+        with np.load(path, allow_pickle=False) as z:
+            self.labels: tuple[str, ...] = tuple(str(s) for s in z["labels"])
+            self.window = float(z["window"])          # seconds of audio looked at
+            # Decision: log-probabilities, plus `engine_weight` for the word the grammar
+            # engine heard, plus `none_bias` for "none"; the highest score wins.
+            self.engine_weight = float(z["engine_weight"])
+            self.none_bias = float(z["none_bias"])
+            self._mean, self._scale = z["mean"], z["scale"]
+            n = int(z["layers"])
+            self._layers = [(z[f"w{i}"], z[f"b{i}"]) for i in range(n)]
+        self.embedding = SpeechEmbedding()
+
+    @property
+    def words(self) -> set[str]:
+        return set(self.labels) - {NONE}
+
+    def window_samples(self) -> int:
+        return round(self.window * RATE)
+
+    def features(self, pcm: np.ndarray) -> np.ndarray:
+        """The last `window` seconds of int16 audio (zeros in front if there is less)."""
+        n = self.window_samples()
+        if len(pcm) < n:
+            pcm = np.concatenate([np.zeros(n - len(pcm), np.int16), pcm])
+        return pool(self.embedding(pcm[-n:]))
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        h = (features - self._mean) / self._scale
+        for i, (w, b) in enumerate(self._layers):
+            h = h @ w + b
+            if i < len(self._layers) - 1:
+                h = np.maximum(h, 0.0)
+        h = h - h.max()
+        p = np.exp(h)
+        return p / p.sum()
+
+    def decide(self, pcm: np.ndarray, engine_heard: str | None, allowed: set[str],
+               none_bias: float | None = None) -> tuple[str, float]:
+        """(label, probability) for the audio before now: the best of NONE and the `allowed`
+        labels, the grammar engine's word (if any) weighing in."""
+        p = self.probabilities(self.features(pcm))
+        score = np.log(p + 1e-9)
+        score[0] += self.none_bias if none_bias is None else none_bias
+        for i, label in enumerate(self.labels):
+            if label != NONE and label not in allowed:
+                score[i] = -np.inf
+            elif label == engine_heard and label != NONE:
+                score[i] += self.engine_weight
+        i = int(np.argmax(score))
+        return self.labels[i], float(p[i])
+
+
+@lru_cache(maxsize=1)
+def default_model() -> CommandModel | None:
+    """The model shipped in the package, loaded once per process; None if it cannot be."""
+    try:
+        return CommandModel()
+    except (ImportError, OSError):
+        return None
+
+
+class LearnedRecognizer:
+    """The command classifier as a Recognizer, fused with a grammar engine (see above)."""
+
+    min_confidence = 0.0
+
+    def __init__(self, vocabulary: Vocabulary, model: CommandModel, inner: Recognizer | None,
+                 none_bias: float | None = None):
+        self.model = model
+        self.none_bias = none_bias
+        # Known phrases: one word the model has a label for.
+        self.known = {p for p in vocabulary.all_phrases() if p in model.words}
+        self.inner = inner
+        self.name = f"{inner.name}+learned" if inner is not None else "learned"
+        self.context_seconds = model.window     # audio the listener keeps for `context`
+        # A tail gate in the end-pointer (FrontendSettings.tail_db) decides sooner; it cut
+        # word endings for the grammar engines, so only when the classifier knows every phrase.
+        everything_known = self.known == set(vocabulary.all_phrases())
+        self.tail_db = TAIL_DB if everything_known else None
+        # Every phrase known: the classifier decides (the grammar engine's word weighs in).
+        # Otherwise it only vetoes: a known word the engine heard is rejected when the
+        # classifier finds it is no command at all; it neither swaps nor adds words there
+        # (on synthetic voices it was confidently wrong, e.g. espeak-ng's "stop" as "up").
+        self.decides = everything_known
+        self._chunks: list[bytes] = []
+        self.last: tuple[str, float] | None = None   # the classifier's last answer
+
+    def begin(self) -> None:
+        self._chunks = []
+        if self.inner is not None:
+            self.inner.begin()
+
+    def forget(self) -> None:
+        if self.inner is not None:
+            self.inner.forget()
+
+    def context(self, pcm16: bytes) -> None:
+        """Audio from before the utterance (before the pre-roll): the classifier's window
+        reaches back past the start of speech."""
+        self._chunks.insert(0, pcm16)
+
+    def accept(self, pcm16: bytes) -> None:
+        self._chunks.append(pcm16)
+        if self.inner is not None:
+            self.inner.accept(pcm16)
+
+    def partial(self) -> str:
+        return self.inner.partial() if self.inner is not None else ""
+
+    def audio(self) -> np.ndarray:
+        return np.frombuffer(b"".join(self._chunks), dtype="<i2")
+
+    def end(self) -> Hypothesis:
+        hyp = self.inner.end() if self.inner is not None else Hypothesis("", 0.0, False)
+        if hyp.in_grammar and hyp.text and hyp.text not in self.known:
+            self._chunks = []
+            return hyp          # a phrase the classifier does not know: the engine decides
+        heard = hyp.text if hyp.in_grammar and hyp.text in self.known else None
+        if not self.decides and heard is None:
+            self._chunks = []
+            return hyp          # veto only: nothing to veto
+        label, p = self.model.decide(self.audio(), heard, self.known, self.none_bias)
+        self._chunks = []
+        self.last = (label, p)
+        if label == NONE:
+            return Hypothesis(hyp.text, hyp.confidence, False)
+        return Hypothesis(label, p, True) if self.decides else hyp

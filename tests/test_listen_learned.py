@@ -1,0 +1,116 @@
+"""The learned command classifier in the listener, on real recordings (shared data: Google
+Speech Commands v0.02, CC-BY-4.0, Warden 2018; cards sentences from Debian
+pocketsphinx-testdata)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from listen_support import (
+    BIKE,
+    CLEAR_COMMANDS,
+    SENTENCE,
+    SPEECH_COMMANDS_VOCAB,
+    load,
+    silence,
+)
+
+from voicecoach.events import Command, Rejected
+from voicecoach.listen.engines import PocketSphinxEngine, make_recognizer
+from voicecoach.listen.learned import LearnedRecognizer, default_model
+from voicecoach.listen.listener import Listener
+from voicecoach.listen.vocabfile import load_vocab_file
+from voicecoach.vocabulary import Vocabulary
+
+
+@pytest.fixture(scope="module")
+def vocabulary():
+    return load_vocab_file(SPEECH_COMMANDS_VOCAB)
+
+
+def listen(vocabulary, recognizer, x, rate=16000, chunk=1600):
+    listener = Listener(vocabulary, recognizer, sample_rate=rate)
+    events = []
+    for i in range(0, len(x), chunk):
+        events += listener.feed(x[i:i + chunk])
+    return events + listener.finish()
+
+
+def commands(events):
+    return [e for e in events if isinstance(e, Command)]
+
+
+def test_the_model_ships_with_the_package_and_knows_the_ten_words():
+    model = default_model()
+    assert model is not None
+    assert model.words == {"stop", "go", "up", "down", "yes", "no", "on", "off", "left", "right"}
+
+
+def test_a_vocabulary_of_known_words_gets_the_classifier(vocabulary):
+    recognizer = make_recognizer(vocabulary)
+    assert isinstance(recognizer, LearnedRecognizer)
+    assert recognizer.known == set(vocabulary.all_phrases())
+    assert make_recognizer(vocabulary, learned=False).name == "pocketsphinx"
+
+
+@pytest.mark.parametrize("intent", sorted(CLEAR_COMMANDS))
+def test_a_clearly_spoken_command_is_recognised(vocabulary, intent):
+    clip, _ = load(CLEAR_COMMANDS[intent])
+    x = np.concatenate([silence(1.0), clip, silence(0.5)])
+    [command] = commands(listen(vocabulary, make_recognizer(vocabulary), x))
+    assert command.intent == intent and command.phrase == intent
+    # Decided once the end-pointer's hangover has passed, not long after.
+    assert command.t_end < command.t_decided < command.t_end + 0.3
+
+
+def test_a_command_in_exercise_bike_noise_is_recognised(vocabulary):
+    clip, _ = load(CLEAR_COMMANDS["stop"])
+    bike, _ = load(BIKE)
+    x = np.concatenate([silence(2.0), clip, silence(0.5)])
+    speech = np.sqrt(np.mean(clip[np.abs(clip) > 0.01 * np.abs(clip).max()] ** 2))
+    x = x + bike[:len(x)] / np.sqrt(np.mean(bike ** 2)) * speech / 10 ** (10 / 20)   # 10 dB SNR
+    assert [c.intent for c in commands(listen(vocabulary, make_recognizer(vocabulary), x))] == ["stop"]
+
+
+def test_a_sentence_is_rejected(vocabulary):
+    sentence, rate = load(SENTENCE)
+    events = listen(vocabulary, make_recognizer(vocabulary),
+                    np.concatenate([silence(0.5, rate), sentence, silence(0.5, rate)]), rate)
+    assert commands(events) == []
+    assert any(isinstance(e, Rejected) for e in events)
+
+
+@pytest.mark.parametrize("word", ["dog", "bed", "tree", "house"])
+def test_other_words_are_rejected(vocabulary, word):
+    from listen_support import SPEECH_DATA, speech_data
+    speech_data("negatives-dev/manifest.csv")
+    clip = min((SPEECH_DATA / "negatives-dev" / word).glob("*.wav"))
+    x, _ = load(str(clip.relative_to(SPEECH_DATA)))
+    events = listen(vocabulary, make_recognizer(vocabulary),
+                    np.concatenate([silence(1.0), x, silence(0.5)]))
+    assert commands(events) == []
+
+
+def test_noise_alone_gives_no_command(vocabulary):
+    bike, _ = load(BIKE)
+    assert commands(listen(vocabulary, make_recognizer(vocabulary), bike[:16000 * 20] * 0.5)) == []
+
+
+def test_phrases_the_model_does_not_know_are_left_to_the_grammar_engine():
+    # The default vocabulary mixes words the model knows ("stop", "go", ...) with phrases it
+    # does not ("how long", "faster"): the grammar engine decodes, the classifier judges only
+    # its own words.
+    vocabulary = Vocabulary.default("en")
+    recognizer = make_recognizer(vocabulary)
+    assert isinstance(recognizer, LearnedRecognizer)
+    assert isinstance(recognizer.inner, PocketSphinxEngine)
+    assert {"stop", "go", "yes", "no", "up", "down"} <= recognizer.known
+    assert "how long" not in recognizer.known and "faster" not in recognizer.known
+    clip, _ = load(CLEAR_COMMANDS["stop"])
+    events = listen(vocabulary, recognizer, np.concatenate([silence(1.0), clip, silence(0.5)]))
+    assert [c.intent for c in commands(events)] == ["stop"]
+
+
+def test_vocabularies_without_known_words_are_unchanged():
+    vocabulary = Vocabulary.from_mapping("en", {"faster": ["faster"], "status": ["how long"]})
+    assert make_recognizer(vocabulary).name == "pocketsphinx"
+    assert make_recognizer(Vocabulary.default("ko"), engine=None).name != "pocketsphinx+learned"
