@@ -114,3 +114,22 @@ def test_vocabularies_without_known_words_are_unchanged():
     vocabulary = Vocabulary.from_mapping("en", {"faster": ["faster"], "status": ["how long"]})
     assert make_recognizer(vocabulary).name == "pocketsphinx"
     assert make_recognizer(Vocabulary.default("ko"), engine=None).name != "pocketsphinx+learned"
+
+
+def test_stop_is_never_vetoed_where_the_classifier_only_vetoes():
+    # The classifier takes espeak-ng's "stop" (the demo's synthetic user) for no command at all
+    # (p 0.88). Where it only vetoes, a halting command is left to the grammar engine: a lost
+    # "stop" leaves someone on a moving belt; a false one only pauses and asks.
+    from voicecoach.speak import SAMPLE_RATE
+    from voicecoach.track import build_track
+    vocabulary = Vocabulary.default("en")
+    recognizer = make_recognizer(vocabulary)
+    assert recognizer.never_vetoed == {"stop"}
+    track = build_track([(1.0, "stop")])
+    events = listen(vocabulary, recognizer, track, rate=SAMPLE_RATE, chunk=SAMPLE_RATE // 50)
+    assert [c.intent for c in commands(events)] == ["stop"]
+    # The classifier alone, on the word and what came before it, would have thrown it away.
+    from voicecoach.speak.tts import resample
+    word = resample(track, SAMPLE_RATE, 16000)[int(0.4 * 16000):int(2.2 * 16000)]
+    label, _ = recognizer.model.decide((word * 32767).astype(np.int16), "stop", recognizer.known)
+    assert label == ""

@@ -33,6 +33,9 @@ MEL_WINDOW = 76      # log-mel frames (10 ms) per embedding
 MEL_STEP = 8         # frames between embeddings (80 ms)
 NONE = ""            # the classifier's label for "not a command word it knows"
 TAIL_DB = 35.0       # end-pointer tail gate when the classifier knows every phrase
+# Intents the classifier never vetoes where it only vetoes: a "stop" taken for noise leaves a
+# person on a moving belt with no way to halt it, while a false one only pauses and asks.
+NEVER_VETOED = frozenset({"stop", "pause", "end"})
 
 
 def _model_file(name: str) -> str:
@@ -146,6 +149,7 @@ class LearnedRecognizer:
         self.none_bias = none_bias
         # Known phrases: one word the model has a label for.
         self.known = {p for p in vocabulary.all_phrases() if p in model.words}
+        self.never_vetoed = {p for p in self.known if vocabulary.intent_for(p) in NEVER_VETOED}
         self.inner = inner
         self.name = f"{inner.name}+learned" if inner is not None else "learned"
         self.context_seconds = model.window     # audio the listener keeps for `context`
@@ -192,9 +196,9 @@ class LearnedRecognizer:
             self._chunks = []
             return hyp          # a phrase the classifier does not know: the engine decides
         heard = hyp.text if hyp.in_grammar and hyp.text in self.known else None
-        if not self.decides and heard is None:
+        if not self.decides and (heard is None or heard in self.never_vetoed):
             self._chunks = []
-            return hyp          # veto only: nothing to veto
+            return hyp          # veto only: nothing to veto, or a word never vetoed
         label, p = self.model.decide(self.audio(), heard, self.known, self.none_bias)
         self._chunks = []
         self.last = (label, p)
