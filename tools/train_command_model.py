@@ -178,13 +178,8 @@ def stream_examples(clips: list[Clip], ids: list[int], noise: np.ndarray | None,
     order = list(rng.permutation(ids))
     audio = [perturb(load_mono_16k(clips[i].path), rng) for i in order]
     gaps = [int(rng.uniform(1.0, 2.0) * ENGINE_RATE) for _ in range(len(order) + 1)]
-    starts, pos = [], gaps[0]
-    for x, g in zip(audio, gaps[1:]):
-        starts.append(pos)
-        pos += len(x) + g
-    stream = np.zeros(pos, np.float32)
-    for s, x in zip(starts, audio):
-        stream[s:s + len(x)] = x
+    stream, starts = bench.lay_out(audio, gaps)
+    pos = len(stream)
     if noise is not None:
         g = np.empty(pos, np.float32)
         noise_rms = np.sqrt(np.mean(noise ** 2)) + 1e-12

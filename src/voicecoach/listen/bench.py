@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import random
+from collections import Counter
 import resource
 import time
 from dataclasses import dataclass
@@ -17,8 +18,6 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UserError
-from collections import Counter
-
 from ..events import Command, Rejected
 from .audio import ENGINE_RATE, AudioFileError, load_mono_16k
 from .listener import Listener
@@ -56,6 +55,19 @@ def speech_end(x: np.ndarray) -> float:
     return (loud[-1] + 1) * 0.01
 
 
+def lay_out(audio: list[np.ndarray], gaps: list[int]) -> tuple[np.ndarray, list[int]]:
+    """One stream: gaps[0] of silence, clip, gaps[1], clip, ..., gaps[-1]; and where each
+    clip starts (samples)."""
+    starts, pos = [], gaps[0]
+    for x, g in zip(audio, gaps[1:]):
+        starts.append(pos)
+        pos += len(x) + g
+    stream = np.zeros(pos, np.float32)
+    for s, x in zip(starts, audio):
+        stream[s:s + len(x)] = x
+    return stream, starts
+
+
 def active_rms(x: np.ndarray) -> float:
     n = len(x) // 160
     frames = x[:n * 160].reshape(n, 160)
@@ -75,14 +87,8 @@ def run(commands: list[Clip], negatives: list[Clip], make_listener: Callable[[],
         except AudioFileError as e:
             raise UserError(f"manifest clip {e}") from None
     gap = int(GAP_SECONDS * ENGINE_RATE)
-    # Stream layout: gap, clip, gap, clip, ..., gap.
-    starts, pos = [], gap
-    for x in audio:
-        starts.append(pos)
-        pos += len(x) + gap
-    stream = np.zeros(pos, np.float32)
-    for s, x in zip(starts, audio):
-        stream[s:s + len(x)] = x
+    stream, starts = lay_out(audio, [gap] * (len(audio) + 1))
+    pos = len(stream)
     if noise is not None:
         # Noise gain per clip for the SNR against that clip's speech level, ramped across the
         # gap before it so the level never jumps.
