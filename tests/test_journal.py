@@ -189,8 +189,8 @@ def kill_run(walk, data: Path, after_lines: int | None, after_seconds: float | N
 
 def position_at(reference: dict, t: float) -> tuple[int, float]:
     """The reference run's (step number, seconds into it) at session time t (no pauses in it)."""
-    steps = [(e["t"] - 0.0, e) for e in reference["printed"] if e["type"] == "step"]
-    current = [e for _, e in steps if e["step_start"] <= t + 1e-6]
+    steps = [e for e in reference["printed"] if e["type"] == "step"]
+    current = [e for e in steps if e["step_start"] <= t + 1e-6]
     if not current:
         return 0, 0.0
     e = current[-1]

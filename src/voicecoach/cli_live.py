@@ -154,8 +154,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if not args.yes and sys.stdin.isatty() and sys.stderr.isatty():
         from .clock import VirtualClock
         from .session import Session
-        question = Session(script, VirtualClock(), resume=progress).resume_offer()
-        question = question.split("?")[0] + "?"
+        question = Session(script, VirtualClock(), resume=progress).resume_question()
         # Asked on stderr, the terminal, so that stdout stays the timeline (--json).
         print(f"{question} [Y/n] ", end="", file=sys.stderr, flush=True)
         answer = sys.stdin.readline().strip().lower()

@@ -224,7 +224,6 @@ class SessionJournal:
         self._seq = 0
         self._retry_at = 0.0
         self._failing: str | None = None
-        self.ended = False
         self._open()
 
     def _open(self) -> None:
@@ -281,7 +280,6 @@ class SessionJournal:
 
     def end(self, outcome: str | None, progress: dict[str, Any] | None = None) -> None:
         self._write("end", {"outcome": outcome, "progress": progress, "ended": time.time()})
-        self.ended = True
 
     def close(self) -> None:
         """Write what is left, waiting a little for a lock; else keep it in a pending file."""

@@ -110,17 +110,18 @@ class Session:
                                  extra={"progress": self.progress(now).to_json()}
                                  if self.resumed else {}))
         if self.resumed:
-            self._queue(self.resume_offer(), Priority.ANNOUNCEMENT, RESPONSE)
+            self._queue(f"{self.resume_question()} {self.say('resume_how')}",
+                        Priority.ANNOUNCEMENT, RESPONSE)
         else:
             self._queue(self.say("welcome", title=self.script.title, count=len(self.steps),
                                  total=self.say.duration(self.program.duration)),
                         Priority.ANNOUNCEMENT, RESPONSE)
         self._pump(now)
 
-    def resume_offer(self) -> str:
+    def resume_question(self) -> str:
         """"Resume walking backwards at step 3 of 4, ..., 2 minutes left?"""
         step = self.steps[max(self.step_index, 0)]
-        return self.say("resume_offer", title=self.script.title, number=step.number,
+        return self.say("resume_question", title=self.script.title, number=step.number,
                         count=len(self.steps), name=step.name,
                         total_left=self.say.duration(self.time_left()[1]))
 
