@@ -2,6 +2,7 @@
 isolation and the espeak-ng fallback, and that what is rendered is recognisable speech."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -103,16 +104,24 @@ def test_several_processes_rendering_the_same_texts_at_once_leave_whole_entries(
         assert r.on_demand == [] and r.replaced_corrupt == 0   # all served from the cache
 
 
+@contextlib.contextmanager
+def unresponsive_worker(r: Renderer):
+    """The renderer's pyttsx3 worker up, then frozen (SIGSTOP: it never answers, not a timing
+    race); killed afterwards if the renderer has not replaced it already."""
+    r.render("Stand tall.")
+    hung = r._worker._proc
+    os.kill(hung.pid, signal.SIGSTOP)
+    try:
+        yield hung
+    finally:
+        if hung.poll() is None:
+            os.kill(hung.pid, signal.SIGKILL)
+
+
 def test_espeak_ng_renders_when_the_pyttsx3_worker_times_out(tmp_path):
     with Renderer(VoiceSettings(rate=160), tmp_path, timeout=1.0) as r:
-        r.render("Stand tall.")                      # the pyttsx3 worker is up
-        hung = r._worker._proc
-        os.kill(hung.pid, signal.SIGSTOP)            # and times out (not a timing race)
-        try:
+        with unresponsive_worker(r):
             samples = r.render("Look over your shoulder.")
-        finally:
-            if hung.poll() is None:
-                os.kill(hung.pid, signal.SIGKILL)
         assert r.engine_used["Look over your shoulder."] == "espeak-ng"
         assert any("pyttsx3" in p and "did not answer" in p for p in r.problems)
         assert len(samples) / SAMPLE_RATE > 0.5
@@ -200,13 +209,7 @@ def test_rendered_cues_are_recognisable_by_pocketsphinx(cache):
 
 def test_voices_come_from_espeak_ng_when_pyttsx3_does_not_answer(tmp_path):
     with Renderer(VoiceSettings(rate=160), tmp_path, timeout=1.0) as r:
-        r.render("Stand tall.")                      # the pyttsx3 worker is up
-        hung = r._worker._proc
-        os.kill(hung.pid, signal.SIGSTOP)            # and never answers (not a timing race)
-        try:
+        with unresponsive_worker(r):
             voices = r.voices()
-        finally:
-            if hung.poll() is None:
-                os.kill(hung.pid, signal.SIGKILL)
         assert any(p.startswith("pyttsx3") for p in r.problems)
     assert any(v["id"] == "gmw/en-US" or "en-us" in v["languages"] for v in voices)
