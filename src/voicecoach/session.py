@@ -37,10 +37,6 @@ class Progress:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
-# How a session ended, by the trigger that finished it (see _fire).
-OUTCOMES = {"program_done": "completed", "decline": "declined"}
-
-
 class Session:
     def __init__(self, script: CueScript, clock: Clock, *,
                  duration_of: Callable[[Utterance], float] = estimate_duration,
@@ -407,7 +403,10 @@ class Session:
         return self.say("help", phrases=self.say.listing(phrases))
 
     def end_early(self, *_, **__) -> None:
-        self._finish("ended_early" if self.worked >= 1 else "ended_before_start")
+        self._finish(self._early_end())
+
+    def _early_end(self) -> str:
+        return "ended_early" if self.worked >= 1 else "ended_before_start"
 
     def end_completed(self, *_, **__) -> None:
         self._finish("completed")
@@ -439,8 +438,8 @@ class Session:
             # Known the moment it ends, so that the journal can never take it for unfinished.
             self.outcome = ("interrupted" if self._interrupted else
                             "declined" if self._previous_state == "offering_resume" else
-                            OUTCOMES.get(self._last_trigger) or
-                            ("ended_early" if self.worked >= 1 else "ended_before_start"))
+                            "completed" if self._last_trigger == "program_done" else
+                            self._early_end())
             extra = {"outcome": self.outcome}
         self._emit(TimelineEvent(now, STATE, state, state, step=self._step_number(), extra=extra))
         s = self.definition.settings
