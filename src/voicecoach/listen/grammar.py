@@ -32,21 +32,34 @@ def _token(word: str) -> str:
     return word
 
 
+# Number words: counting (reps, minutes, "two more") is the speech a workout is full of, and
+# the most probable words of the language model leave most of them out; "six" then came out as
+# "status" and "five" or "nine" as "pause" (docs/listening.md).
+COUNTING_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                  "nine", "ten", "eleven", "twelve", "fifteen", "twenty", "thirty", "forty",
+                  "fifty", "sixty", "hundred")
+
+
 def competitor_words(vocabulary: Vocabulary, lookup: Callable[[str], str | None],
                      count: int, min_distance: int = 1) -> list[str]:
-    """The `count` most probable words at least `min_distance` phones (edit distance) from
-    every pronunciation of every vocabulary word."""
+    """The counting words and the `count` most probable words, each at least `min_distance`
+    phones (edit distance) from every pronunciation of every vocabulary word."""
     taken = vocabulary.words()
     taken_sounds = [tuple(pr.split()) for w in taken for pr in _pronunciations().get(w, ())]
-    out: list[str] = []
+
+    def far_enough(word: str) -> bool:
+        return word not in taken and lookup(word) is not None and not any(
+            _phone_distance(tuple(pr.split()), t) < min_distance
+            for pr in _pronunciations().get(word, ()) for t in taken_sounds)
+
+    out = [w for w in COUNTING_WORDS if far_enough(w)]
+    ranked = 0
     for word in _ranked_english_words():
-        if word in taken or any(_phone_distance(tuple(pr.split()), t) < min_distance
-                                for pr in _pronunciations().get(word, ()) for t in taken_sounds):
-            continue
-        if lookup(word) is not None:
+        if ranked >= count:
+            break
+        if word not in out and far_enough(word):
             out.append(word)
-            if len(out) >= count:
-                break
+            ranked += 1
     return out
 
 
