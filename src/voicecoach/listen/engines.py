@@ -44,8 +44,9 @@ class EngineError(UserError):
 @dataclass(frozen=True)
 class PocketSphinxSettings:
     # Common English words (ranked by the bundled language model) that compete with the
-    # commands in the grammar: speech that is not a command is usually closer to one of them
-    # than to any command. 0 = plain command grammar (accepts almost anything, see docs).
+    # commands in the grammar, besides the counting words (grammar.COUNTING_WORDS): speech
+    # that is not a command is usually closer to one of them than to any command.
+    # 0 = plain command grammar, no counting words either (accepts almost anything, see docs).
     competitors: int = 70
     # Competitors must differ from every command word by at least this many phones
     # (1 = only exact homophones are left out; 2 also drops "of" for "off", "in" for "on").
