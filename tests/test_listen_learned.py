@@ -110,6 +110,43 @@ def test_phrases_the_model_does_not_know_are_left_to_the_grammar_engine():
     assert [c.intent for c in commands(events)] == ["stop"]
 
 
+def spoken_alone(clip: str):
+    """The default vocabulary, the clip's word, and the clip with quiet around it."""
+    x, _ = load(f"commands-dev/{clip}")
+    return (Vocabulary.default("en"), clip.split("/")[0],
+            np.concatenate([silence(1.0), x, silence(0.5)]))
+
+
+@pytest.mark.parametrize("clip", ["go/37dca74f_nohash_0.wav", "down/5828dfa2_nohash_0.wav"])
+def test_a_known_word_the_grammar_engine_missed_is_put_in_by_the_classifier(clip):
+    # In the default vocabulary PocketSphinx decodes among competitor words, and these real
+    # speakers' "go" and "down" come out as none of the commands; the classifier is sure.
+    vocabulary, word, x = spoken_alone(clip)
+    assert commands(listen(vocabulary, make_recognizer(vocabulary, learned=False), x)) == []
+    veto_only = LearnedRecognizer(vocabulary, default_model(), PocketSphinxEngine(vocabulary),
+                                  add_margin=None)
+    assert commands(listen(vocabulary, veto_only, x)) == []
+    [command] = commands(listen(vocabulary, make_recognizer(vocabulary), x))
+    assert (command.intent, command.phrase) == (vocabulary.intent_for(word), word)
+    assert command.t_end < command.t_decided < command.t_end + 0.3
+
+
+@pytest.mark.parametrize("clip", ["off/b1f8326d_nohash_0.wav", "left/b7e9f841_nohash_0.wav"])
+def test_a_word_the_model_knows_but_the_vocabulary_lacks_is_no_command(clip):
+    # "off" and "left" are not in the default vocabulary, and PocketSphinx hears these as "up"
+    # (faster). The classifier knows both words: its best answer is the word itself, which
+    # is no command here, rather than the nearest word the vocabulary has.
+    vocabulary, word, x = spoken_alone(clip)
+    heard = [c.intent for c in commands(listen(vocabulary, make_recognizer(vocabulary, learned=False), x))]
+    assert heard == ["faster"]
+    recognizer = make_recognizer(vocabulary)
+    assert commands(listen(vocabulary, recognizer, x)) == []
+    model = recognizer.model
+    p = model.probabilities(model.features((x[:-8000] * 32767).astype(np.int16)))
+    assert model.labels[int(np.argmax(p))] == word
+    assert recognizer.last[0] == ""
+
+
 def test_vocabularies_without_known_words_are_unchanged():
     vocabulary = Vocabulary.from_mapping("en", {"faster": ["faster"], "status": ["how long"]})
     assert make_recognizer(vocabulary).name == "pocketsphinx"

@@ -31,15 +31,22 @@ from voicecoach.vocabulary import Vocabulary
 
 
 def clips_for(vocabulary: Vocabulary, data: Path):
-    commands, negatives = [], []
-    for clip in bench.read_manifest(data / "commands-dev" / "manifest.csv", True):
+    return as_vocabulary(vocabulary,
+                         bench.read_manifest(data / "commands-dev" / "manifest.csv", True),
+                         bench.read_manifest(data / "negatives-dev" / "manifest.csv", False))
+
+
+def as_vocabulary(vocabulary: Vocabulary, commands: list[bench.Clip], negatives: list[bench.Clip]):
+    """(commands, negatives) for this vocabulary: a command clip becomes a command of the
+    intent its word has here, or a negative if the vocabulary lacks the word."""
+    out = []
+    for clip in commands:
         intent = vocabulary.intent_for(clip.word)
         if intent is None:
-            negatives.append(bench.Clip(clip.path, clip.word, False))
+            negatives = negatives + [bench.Clip(clip.path, clip.word, False)]
         else:
-            commands.append(bench.Clip(clip.path, intent, True))
-    negatives += bench.read_manifest(data / "negatives-dev" / "manifest.csv", False)
-    return commands, negatives
+            out.append(bench.Clip(clip.path, intent, True))
+    return out, negatives
 
 
 def main():

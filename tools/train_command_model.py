@@ -62,6 +62,9 @@ from voicecoach.listen.listener import NOTHING_RECOGNISED, Listener
 from voicecoach.listen.vocabfile import load_vocab_file
 from voicecoach.vocabulary import Vocabulary
 
+sys.path.insert(0, str(REPO / "tools"))
+from bench_default_vocabulary import as_vocabulary
+
 WORDS = ("stop", "go", "up", "down", "yes", "no", "on", "off", "left", "right")
 LABELS = (NONE,) + WORDS
 WINDOW = 1.6            # seconds of audio before the decision the classifier looks at
@@ -277,16 +280,28 @@ def save(model, path: Path, engine_weight: float, none_bias: float):
     np.savez_compressed(path, **arrays)
 
 
-def bench_fold(model_path: Path, commands, negatives, noise, none_bias: float):
+def bench_fold(model_path: Path, commands, negatives, noise, none_bias: float,
+               add_margins: list[float] = ()):
+    """The fold's clips through the streaming benchmark, in silence and in the bike noise:
+    with the ten words as the vocabulary, and (for each add margin) with the default one."""
     vocabulary = load_vocab_file(REPO / "src" / "voicecoach" / "listen" / "speech_commands.yaml")
     model = CommandModel(model_path)
     # As make_recognizer builds it for a vocabulary of known words: the plain grammar beside.
     inner = PocketSphinxEngine(vocabulary, PocketSphinxSettings(competitors=0))
-    recognizer = LearnedRecognizer(vocabulary, model, inner, none_bias=none_bias)
+    setups = {"": (vocabulary, LearnedRecognizer(vocabulary, model, inner, none_bias=none_bias),
+                   commands, negatives)}
+    default = Vocabulary.default("en")
+    for margin in add_margins:
+        default_inner = PocketSphinxEngine(default, PocketSphinxSettings())
+        setups[f"default-add{margin:g}"] = (
+            default, LearnedRecognizer(default, model, default_inner, none_bias=none_bias,
+                                       add_margin=None if margin < 0 else margin),
+            *as_vocabulary(default, commands, negatives))
     out = {}
-    for name, (n, snr) in {"silence": (None, None), "bike10": (noise, 10)}.items():
-        r = bench.run(commands, negatives, lambda: Listener(vocabulary, recognizer), n, snr)
-        out[name] = r
+    for tag, (vocab, recognizer, cmds, negs) in setups.items():
+        for name, (n, snr) in {"silence": (None, None), "bike10": (noise, 10)}.items():
+            r = bench.run(cmds, negs, lambda: Listener(vocab, recognizer), n, snr)
+            out[f"{tag}-{name}" if tag else name] = r
     return out
 
 
@@ -305,7 +320,7 @@ def cross_validate(clips, real_ids, E, y, ids, args, noises):
             cmds = [bench.Clip(clips[i].path, clips[i].label, True) for i in sorted(test_ids) if clips[i].label]
             negs = [bench.Clip(clips[i].path, "none", False) for i in sorted(test_ids) if not clips[i].label]
             for t in args.none_biases:
-                res = bench_fold(path, cmds, negs, noises["exercise_bike_a"], t)
+                res = bench_fold(path, cmds, negs, noises["exercise_bike_a"], t, args.add_margins)
                 for cond, r in res.items():
                     acc = totals.setdefault((t, cond), {"correct": 0, "commands": 0, "fa": 0,
                                                         "negatives": 0, "cpu": 0, "sec": 0,
@@ -350,6 +365,9 @@ def main():
     ap.add_argument("--none-bias", type=float, default=1.5,
                     help="log-score added to 'none' (higher: fewer false accepts)")
     ap.add_argument("--none-biases", type=float, nargs="*", help="none biases to report in --cv")
+    ap.add_argument("--add-margins", type=float, nargs="*", default=[],
+                    help="in --cv, also bench the default vocabulary with these add margins "
+                         "(learned.ADD_MARGIN; negative: veto only)")
     ap.add_argument("--cv", type=int, default=0, help="speaker-grouped folds (0: none)")
     ap.add_argument("--no-save", action="store_true")
     ap.add_argument("--seed", type=int, default=0)

@@ -13,9 +13,10 @@ none of them", from the last `window` seconds of audio before the listener's dec
 * every phrase of the vocabulary is a word the model knows (the ten Speech Commands words):
   the classifier alone decides (no grammar decoder runs at all);
 * some are, some are not (the default vocabulary: "go", "stop", ... but also "how long"):
-  the grammar engine decodes as before, and the classifier has the last word on the phrases
-  it knows: it rejects a known phrase it did not hear, and puts in a known phrase the grammar
-  engine missed; phrases it does not know are left to the grammar engine.
+  the grammar engine decodes as before with its competitor words, and the classifier judges
+  only the phrases it knows: it vetoes a known phrase it did not hear, and puts one in where
+  the grammar engine heard no command at all, if it is sure (ADD_MARGIN); it never swaps the
+  engine's command for another. Phrases it does not know are left to the grammar engine.
 """
 from __future__ import annotations
 
@@ -33,9 +34,13 @@ MEL_WINDOW = 76      # log-mel frames (10 ms) per embedding
 MEL_STEP = 8         # frames between embeddings (80 ms)
 NONE = ""            # the classifier's label for "not a command word it knows"
 TAIL_DB = 35.0       # end-pointer tail gate when the classifier knows every phrase
-# Intents the classifier never vetoes where it only vetoes: a "stop" taken for noise leaves a
+# Intents the classifier never vetoes where it only judges: a "stop" taken for noise leaves a
 # person on a moving belt with no way to halt it, while a false one only pauses and asks.
 NEVER_VETOED = frozenset({"stop", "pause", "end"})
+# Where the classifier only judges (a mixed vocabulary) and the grammar engine heard no
+# command, it puts in a word it knows only if that word beats "none" by this much more than
+# usual (log-score): the engine's own "no" counts against it.
+ADD_MARGIN = 1.0
 
 
 def _model_file(name: str) -> str:
@@ -115,18 +120,17 @@ class CommandModel:
 
     def decide(self, pcm: np.ndarray, engine_heard: str | None, allowed: set[str],
                none_bias: float | None = None) -> tuple[str, float]:
-        """(label, probability) for the audio before now: the best of NONE and the `allowed`
-        labels, the grammar engine's word (if any) weighing in."""
+        """(label, probability) for the audio before now: the best label, the grammar
+        engine's word (if any) weighing in; a word outside `allowed` is NONE (a word the
+        model knows but the vocabulary lacks, such as "off", is no command)."""
         p = self.probabilities(self.features(pcm))
         score = np.log(p + 1e-9)
         score[0] += self.none_bias if none_bias is None else none_bias
         for i, label in enumerate(self.labels):
-            if label != NONE and label not in allowed:
-                score[i] = -np.inf
-            elif label == engine_heard and label != NONE:
+            if label == engine_heard and label != NONE:
                 score[i] += self.engine_weight
         i = int(np.argmax(score))
-        return self.labels[i], float(p[i])
+        return (self.labels[i] if self.labels[i] in allowed else NONE), float(p[i])
 
 
 @lru_cache(maxsize=1)
@@ -144,9 +148,10 @@ class LearnedRecognizer:
     min_confidence = 0.0
 
     def __init__(self, vocabulary: Vocabulary, model: CommandModel, inner: Recognizer | None,
-                 none_bias: float | None = None):
+                 none_bias: float | None = None, add_margin: float | None = ADD_MARGIN):
         self.model = model
         self.none_bias = none_bias
+        self.add_margin = add_margin     # None: never puts a word in (veto only)
         # Known phrases: one word the model has a label for.
         self.known = {p for p in vocabulary.all_phrases() if p in model.words}
         self.never_vetoed = {p for p in self.known if vocabulary.intent_for(p) in NEVER_VETOED}
@@ -158,9 +163,10 @@ class LearnedRecognizer:
         everything_known = self.known == set(vocabulary.all_phrases())
         self.tail_db = TAIL_DB if everything_known else None
         # Every phrase known: the classifier decides (the grammar engine's word weighs in).
-        # Otherwise it only vetoes: a known word the engine heard is rejected when the
-        # classifier finds it is no command at all; it neither swaps nor adds words there
-        # (on synthetic voices it was confidently wrong, e.g. espeak-ng's "stop" as "up").
+        # Otherwise it judges: a known word the engine heard is rejected when the classifier
+        # finds it is no command at all, and a known word is put in where the engine heard
+        # none; it never swaps one command for another there (on synthetic voices it was
+        # confidently wrong, e.g. espeak-ng's "stop" as "up", where the engine was right).
         self.decides = everything_known
         self._chunks: list[bytes] = []
         self.last: tuple[str, float] | None = None   # the classifier's last answer
@@ -196,12 +202,25 @@ class LearnedRecognizer:
             self._chunks = []
             return hyp          # a phrase the classifier does not know: the engine decides
         heard = hyp.text if hyp.in_grammar and hyp.text in self.known else None
-        if not self.decides and (heard is None or heard in self.never_vetoed):
-            self._chunks = []
-            return hyp          # veto only: nothing to veto, or a word never vetoed
+        if not self.decides:
+            if heard is None:
+                return self._add(hyp)
+            if heard in self.never_vetoed:
+                self._chunks = []
+                return hyp
         label, p = self.model.decide(self.audio(), heard, self.known, self.none_bias)
         self._chunks = []
         self.last = (label, p)
         if label == NONE:
             return Hypothesis(hyp.text, hyp.confidence, False)
         return Hypothesis(label, p, True) if self.decides else hyp
+
+    def _add(self, hyp: Hypothesis) -> Hypothesis:
+        """The engine heard no command: a known word, if the classifier is sure of it."""
+        audio, self._chunks = self.audio(), []
+        if self.add_margin is None or not len(audio):
+            return hyp
+        bias = (self.model.none_bias if self.none_bias is None else self.none_bias) + self.add_margin
+        label, p = self.model.decide(audio, None, self.known, bias)
+        self.last = (label, p)
+        return hyp if label == NONE else Hypothesis(label, p, True)
