@@ -198,29 +198,22 @@ class LearnedRecognizer:
 
     def end(self) -> Hypothesis:
         hyp = self.inner.end() if self.inner is not None else Hypothesis("", 0.0, False)
+        audio, self._chunks = self.audio(), []
         if hyp.in_grammar and hyp.text and hyp.text not in self.known:
-            self._chunks = []
             return hyp          # a phrase the classifier does not know: the engine decides
         heard = hyp.text if hyp.in_grammar and hyp.text in self.known else None
+        none_bias = self.model.none_bias if self.none_bias is None else self.none_bias
         if not self.decides:
-            if heard is None:
-                return self._add(hyp)
             if heard in self.never_vetoed:
-                self._chunks = []
                 return hyp
-        label, p = self.model.decide(self.audio(), heard, self.known, self.none_bias)
-        self._chunks = []
+            if heard is None:
+                # The engine heard no command: a known word, if the classifier is sure of it.
+                if self.add_margin is None or not len(audio):
+                    return hyp
+                none_bias += self.add_margin
+        label, p = self.model.decide(audio, heard, self.known, none_bias)
         self.last = (label, p)
         if label == NONE:
             return Hypothesis(hyp.text, hyp.confidence, False)
-        return Hypothesis(label, p, True) if self.decides else hyp
-
-    def _add(self, hyp: Hypothesis) -> Hypothesis:
-        """The engine heard no command: a known word, if the classifier is sure of it."""
-        audio, self._chunks = self.audio(), []
-        if self.add_margin is None or not len(audio):
-            return hyp
-        bias = (self.model.none_bias if self.none_bias is None else self.none_bias) + self.add_margin
-        label, p = self.model.decide(audio, None, self.known, bias)
-        self.last = (label, p)
-        return hyp if label == NONE else Hypothesis(label, p, True)
+        # Where the classifier only judges, it keeps the engine's command or puts one in.
+        return Hypothesis(label, p, True) if self.decides or heard is None else hyp
