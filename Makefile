@@ -57,8 +57,10 @@ bench: deps
 	$(BIN)/voicecoach bench simulate scripts/backwards-walk.yaml
 	$(BIN)/voicecoach bench listen $(LISTEN)
 	$(BIN)/voicecoach bench listen $(LISTEN) --noise $(SPEECH)/noise-dev/exercise_bike_a.wav --snr 10
+	$(BIN)/voicecoach bench listen $(LISTEN) --engine pocketsphinx
 	$(BIN)/python tools/bench_default_vocabulary.py --data $(SPEECH)
 	$(BIN)/python tools/bench_default_vocabulary.py --data $(SPEECH) --noise $(SPEECH)/noise-dev/exercise_bike_a.wav --snr 10
+	$(BIN)/python tools/bench_default_vocabulary.py --data $(SPEECH) --engine pocketsphinx
 	$(BIN)/voicecoach bench speak scripts/backwards-walk.yaml
 	$(BIN)/voicecoach bench live
 	$(BIN)/voicecoach bench journal

@@ -49,7 +49,7 @@ def clear_clips_at():
     `voicecoach bench listen` measures."""
     import csv
     from voicecoach.events import Command
-    from voicecoach.listen.engines import make_recognizer
+    from voicecoach.listen.registry import make_engine
     from voicecoach.listen.listener import Listener
     from voicecoach.speak import SAMPLE_RATE
     from voicecoach.speak.tts import resample
@@ -59,7 +59,7 @@ def clear_clips_at():
     if not commands.is_dir():
         pytest.fail(f"the shared speech data is missing: {commands}")
     vocab = Vocabulary.default("en")
-    recognizer = make_recognizer(vocab, "pocketsphinx")
+    recognizer = make_engine(vocab)      # the engine the live coach uses
     wanted = {"go": "go", "stop": "stop", "up": "faster", "down": "slower", "yes": "yes", "no": "no"}
     rows = list(csv.DictReader(open(commands / "manifest.csv")))
     chosen_at: dict[int, dict[str, Path]] = {}

@@ -15,8 +15,9 @@ from listen_support import (
 )
 
 from voicecoach.events import Command, Rejected
-from voicecoach.listen.engines import PocketSphinxEngine, make_recognizer
-from voicecoach.listen.learned import LearnedRecognizer, default_model
+from voicecoach.listen.engines import PocketSphinxEngine
+from voicecoach.listen.registry import make_engine
+from voicecoach.listen.learned import LearnedEngine, default_model
 from voicecoach.listen.listener import Listener
 from voicecoach.listen.vocabfile import load_vocab_file
 from voicecoach.vocabulary import Vocabulary
@@ -46,17 +47,17 @@ def test_the_model_ships_with_the_package_and_knows_the_ten_words():
 
 
 def test_a_vocabulary_of_known_words_gets_the_classifier(vocabulary):
-    recognizer = make_recognizer(vocabulary)
-    assert isinstance(recognizer, LearnedRecognizer)
+    recognizer = make_engine(vocabulary, "pocketsphinx")
+    assert isinstance(recognizer, LearnedEngine)
     assert recognizer.known == set(vocabulary.all_phrases())
-    assert make_recognizer(vocabulary, learned=False).name == "pocketsphinx"
+    assert make_engine(vocabulary, "pocketsphinx", learned=False).name == "pocketsphinx"
 
 
 @pytest.mark.parametrize("intent", sorted(CLEAR_COMMANDS))
 def test_a_clearly_spoken_command_is_recognised(vocabulary, intent):
     clip, _ = load(CLEAR_COMMANDS[intent])
     x = np.concatenate([silence(1.0), clip, silence(0.5)])
-    [command] = commands(listen(vocabulary, make_recognizer(vocabulary), x))
+    [command] = commands(listen(vocabulary, make_engine(vocabulary, "pocketsphinx"), x))
     assert command.intent == intent and command.phrase == intent
     # Decided once the end-pointer's hangover has passed, not long after.
     assert command.t_end < command.t_decided < command.t_end + 0.3
@@ -68,12 +69,12 @@ def test_a_command_in_exercise_bike_noise_is_recognised(vocabulary):
     x = np.concatenate([silence(2.0), clip, silence(0.5)])
     speech = np.sqrt(np.mean(clip[np.abs(clip) > 0.01 * np.abs(clip).max()] ** 2))
     x = x + bike[:len(x)] / np.sqrt(np.mean(bike ** 2)) * speech / 10 ** (10 / 20)   # 10 dB SNR
-    assert [c.intent for c in commands(listen(vocabulary, make_recognizer(vocabulary), x))] == ["stop"]
+    assert [c.intent for c in commands(listen(vocabulary, make_engine(vocabulary, "pocketsphinx"), x))] == ["stop"]
 
 
 def test_a_sentence_is_rejected(vocabulary):
     sentence, rate = load(SENTENCE)
-    events = listen(vocabulary, make_recognizer(vocabulary),
+    events = listen(vocabulary, make_engine(vocabulary, "pocketsphinx"),
                     np.concatenate([silence(0.5, rate), sentence, silence(0.5, rate)]), rate)
     assert commands(events) == []
     assert any(isinstance(e, Rejected) for e in events)
@@ -85,14 +86,14 @@ def test_other_words_are_rejected(vocabulary, word):
     speech_data("negatives-dev/manifest.csv")
     clip = min((SPEECH_DATA / "negatives-dev" / word).glob("*.wav"))
     x, _ = load(str(clip.relative_to(SPEECH_DATA)))
-    events = listen(vocabulary, make_recognizer(vocabulary),
+    events = listen(vocabulary, make_engine(vocabulary, "pocketsphinx"),
                     np.concatenate([silence(1.0), x, silence(0.5)]))
     assert commands(events) == []
 
 
 def test_noise_alone_gives_no_command(vocabulary):
     bike, _ = load(BIKE)
-    assert commands(listen(vocabulary, make_recognizer(vocabulary), bike[:16000 * 20] * 0.5)) == []
+    assert commands(listen(vocabulary, make_engine(vocabulary, "pocketsphinx"), bike[:16000 * 20] * 0.5)) == []
 
 
 def test_phrases_the_model_does_not_know_are_left_to_the_grammar_engine():
@@ -100,8 +101,8 @@ def test_phrases_the_model_does_not_know_are_left_to_the_grammar_engine():
     # does not ("how long", "faster"): the grammar engine decodes, the classifier judges only
     # its own words.
     vocabulary = Vocabulary.default("en")
-    recognizer = make_recognizer(vocabulary)
-    assert isinstance(recognizer, LearnedRecognizer)
+    recognizer = make_engine(vocabulary, "pocketsphinx")
+    assert isinstance(recognizer, LearnedEngine)
     assert isinstance(recognizer.inner, PocketSphinxEngine)
     assert {"stop", "go", "yes", "no", "up", "down"} <= recognizer.known
     assert "how long" not in recognizer.known and "faster" not in recognizer.known
@@ -122,11 +123,11 @@ def test_a_known_word_the_grammar_engine_missed_is_put_in_by_the_classifier(clip
     # In the default vocabulary PocketSphinx decodes among competitor words, and these real
     # speakers' "go" and "down" come out as none of the commands; the classifier is sure.
     vocabulary, word, x = spoken_alone(clip)
-    assert commands(listen(vocabulary, make_recognizer(vocabulary, learned=False), x)) == []
-    veto_only = LearnedRecognizer(vocabulary, default_model(), PocketSphinxEngine(vocabulary),
+    assert commands(listen(vocabulary, make_engine(vocabulary, "pocketsphinx", learned=False), x)) == []
+    veto_only = LearnedEngine(vocabulary, default_model(), PocketSphinxEngine(vocabulary),
                                   add_margin=None)
     assert commands(listen(vocabulary, veto_only, x)) == []
-    [command] = commands(listen(vocabulary, make_recognizer(vocabulary), x))
+    [command] = commands(listen(vocabulary, make_engine(vocabulary, "pocketsphinx"), x))
     assert (command.intent, command.phrase) == (vocabulary.intent_for(word), word)
     assert command.t_end < command.t_decided < command.t_end + 0.3
 
@@ -137,9 +138,9 @@ def test_a_word_the_model_knows_but_the_vocabulary_lacks_is_no_command(clip):
     # (faster). The classifier knows both words: its best answer is the word itself, which
     # is no command here, rather than the nearest word the vocabulary has.
     vocabulary, word, x = spoken_alone(clip)
-    heard = [c.intent for c in commands(listen(vocabulary, make_recognizer(vocabulary, learned=False), x))]
+    heard = [c.intent for c in commands(listen(vocabulary, make_engine(vocabulary, "pocketsphinx", learned=False), x))]
     assert heard == ["faster"]
-    recognizer = make_recognizer(vocabulary)
+    recognizer = make_engine(vocabulary, "pocketsphinx")
     assert commands(listen(vocabulary, recognizer, x)) == []
     model = recognizer.model
     p = model.probabilities(model.features((x[:-8000] * 32767).astype(np.int16)))
@@ -149,8 +150,8 @@ def test_a_word_the_model_knows_but_the_vocabulary_lacks_is_no_command(clip):
 
 def test_vocabularies_without_known_words_are_unchanged():
     vocabulary = Vocabulary.from_mapping("en", {"faster": ["faster"], "status": ["how long"]})
-    assert make_recognizer(vocabulary).name == "pocketsphinx"
-    assert make_recognizer(Vocabulary.default("ko"), engine=None).name != "pocketsphinx+learned"
+    assert make_engine(vocabulary, "pocketsphinx").name == "pocketsphinx"
+    assert make_engine(Vocabulary.default("ko"), engine=None).name != "pocketsphinx+learned"
 
 
 def test_stop_is_never_vetoed_where_the_classifier_only_vetoes():
@@ -160,7 +161,7 @@ def test_stop_is_never_vetoed_where_the_classifier_only_vetoes():
     from voicecoach.speak import SAMPLE_RATE
     from voicecoach.track import build_track
     vocabulary = Vocabulary.default("en")
-    recognizer = make_recognizer(vocabulary)
+    recognizer = make_engine(vocabulary, "pocketsphinx")
     assert recognizer.never_vetoed == {"stop"}
     track = build_track([(1.0, "stop")])
     events = listen(vocabulary, recognizer, track, rate=SAMPLE_RATE, chunk=SAMPLE_RATE // 50)

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from voicecoach.events import Command, PartialText, Rejected, SpeechStarted
-from voicecoach.listen.engines import EngineError, PocketSphinxEngine
+from voicecoach.listen.engines import PocketSphinxEngine
+from voicecoach.listen.scoring import EngineError
 from voicecoach.listen.frontend import FrontendSettings
-from voicecoach.listen.listener import TOO_LONG, Listener, summarize
+from voicecoach.listen.listener import Listener, summarize
+from voicecoach.listen.policy import TOO_LONG
 from voicecoach.listen.vocabfile import load_vocab_file
 from voicecoach.vocabulary import Vocabulary
 

@@ -10,7 +10,9 @@ import soundfile as sf
 
 from voicecoach.cli import main
 from voicecoach.events import Command, PartialText, Rejected, SpeechStarted
-from voicecoach.listen.engines import EngineError, VoskEngine, make_recognizer
+from voicecoach.listen.engines import VoskEngine
+from voicecoach.listen.registry import make_engine
+from voicecoach.listen.scoring import EngineError
 from voicecoach.listen.listener import Listener
 from voicecoach.vocabulary import Vocabulary
 
@@ -35,10 +37,12 @@ def _padded(path):
 def test_vosk_is_chosen_for_korean_when_its_model_is_installed(monkeypatch):
     korean_model_dir()
     monkeypatch.delenv("VOICECOACH_VOSK_MODEL", raising=False)
-    assert make_recognizer(Vocabulary.default("ko")).name == "vosk"
-    # English: PocketSphinx, with the learned classifier judging the words it knows.
-    assert make_recognizer(Vocabulary.default("en")).name == "pocketsphinx+learned"
-    assert make_recognizer(Vocabulary.default("en"), learned=False).name == "pocketsphinx"
+    assert make_engine(Vocabulary.default("ko")).name == "vosk"
+    # English: Whisper (tiny.en ships as a dependency); PocketSphinx when asked for, with the
+    # learned classifier judging the words it knows.
+    assert make_engine(Vocabulary.default("en")).name.startswith("whisper")
+    assert make_engine(Vocabulary.default("en"), "pocketsphinx").name == "pocketsphinx+learned"
+    assert make_engine(Vocabulary.default("en"), "pocketsphinx", learned=False).name == "pocketsphinx"
 
 
 @pytest.mark.parametrize("word", sorted(SPOKEN))

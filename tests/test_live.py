@@ -156,7 +156,7 @@ def test_a_headsets_8khz_microphone_is_understood(tmp_path, clear_clips_at):
 
 def test_the_status_line_shows_state_step_speed_time_and_what_was_heard(tmp_path, clear_clips):
     from voicecoach.clock import VirtualClock
-    from voicecoach.listen.engines import make_recognizer
+    from voicecoach.listen.registry import make_engine
     from voicecoach.listen.listener import Listener
     from voicecoach.live import FileInput, LiveCoach
     from voicecoach.script import load_script
@@ -168,7 +168,7 @@ def test_the_status_line_shows_state_step_speed_time_and_what_was_heard(tmp_path
     clock = VirtualClock()
     source = FileInput(track, clock)
     vocab = script.vocabulary()
-    coach = LiveCoach(Session(script, clock), Listener(vocab, make_recognizer(vocab),
+    coach = LiveCoach(Session(script, clock), Listener(vocab, make_engine(vocab),
                       sample_rate=source.rate), source, clock, earbuds=True)
     lines = []
     coach.status = lines.append

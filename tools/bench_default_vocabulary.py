@@ -1,11 +1,12 @@
 """The listening benchmark with the vocabulary people actually run: the default English one.
 
-    python tools/bench_default_vocabulary.py [--noise WAV --snr DB] [--learned-off]
+    python tools/bench_default_vocabulary.py [--noise WAV --snr DB] [--engine E] [--learned-off]
 
 `voicecoach bench listen` measures the ten Speech Commands words as a vocabulary of their own.
 A session listens with the default vocabulary instead (go, pause, stop, faster/"up",
-slower/"down", yes, no, how long, ...), where PocketSphinx decides with competitor words and
-the learned classifier only vetoes. This plays the same dev recordings through the same
+slower/"down", yes, no, how long, ...): Whisper scores all of its phrases (or, with
+--engine pocketsphinx, PocketSphinx decides with competitor words and the learned classifier
+judges the words it knows). This plays the same dev recordings through the same
 streaming benchmark (`bench.run`) with that vocabulary: a clip of a word the vocabulary has is
 a command of that word's intent ("up" must come out as `faster`), and a clip of a word it
 lacks (on, off, left, right) joins the negatives, which it is now. One JSON line.
@@ -25,8 +26,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from voicecoach.listen import bench
 from voicecoach.listen.audio import load_mono_16k
-from voicecoach.listen.engines import make_recognizer
-from voicecoach.listen.listener import Listener
+from voicecoach.listen.registry import ENGINES
 from voicecoach.vocabulary import Vocabulary
 
 
@@ -54,15 +54,17 @@ def main():
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "speech")
     ap.add_argument("--noise", type=Path)
     ap.add_argument("--snr", type=float, default=10.0)
-    ap.add_argument("--learned-off", action="store_true", help="PocketSphinx alone")
+    ap.add_argument("--engine", choices=ENGINES, help="default: as a session chooses")
+    ap.add_argument("--learned-off", action="store_true", help="no learned classifier")
     args = ap.parse_args()
     vocabulary = Vocabulary.default("en")
     commands, negatives = clips_for(vocabulary, args.data)
-    recognizer = make_recognizer(vocabulary, learned=not args.learned_off)
     noise = load_mono_16k(args.noise) if args.noise else None
-    result = bench.run(commands, negatives, lambda: Listener(vocabulary, recognizer), noise,
-                       args.snr if noise is not None else None)
-    print(json.dumps({"vocabulary": "default (en)", "engine": recognizer.name, **result}))
+    result = bench.run_engine(commands, negatives, vocabulary, args.engine,
+                              learned=not args.learned_off, noise=noise,
+                              snr_db=args.snr if noise is not None else None,
+                              noise_name=str(args.noise) if args.noise else None)
+    print(json.dumps({"vocabulary": "default (en)", **result}))
 
 
 if __name__ == "__main__":

@@ -45,20 +45,18 @@ sys.path.insert(0, str(REPO / "src"))
 from voicecoach.events import Rejected
 from voicecoach.listen import bench, learned
 from voicecoach.listen.audio import ENGINE_RATE, load_mono_16k
-from voicecoach.listen.engines import (
-    Hypothesis,
-    PocketSphinxEngine,
-    PocketSphinxSettings,
-)
+from voicecoach.listen.engines import PocketSphinxEngine, PocketSphinxSettings
 from voicecoach.listen.learned import (
     NONE,
     TAIL_DB,
     CommandModel,
-    LearnedRecognizer,
+    LearnedEngine,
     SpeechEmbedding,
     pool,
 )
-from voicecoach.listen.listener import NOTHING_RECOGNISED, Listener
+from voicecoach.listen.listener import Listener
+from voicecoach.listen.policy import NOTHING_RECOGNISED
+from voicecoach.listen.scoring import Scores, Utterance
 from voicecoach.listen.vocabfile import load_vocab_file
 from voicecoach.vocabulary import Vocabulary
 
@@ -141,30 +139,28 @@ def perturb(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # --- examples from the streaming listener -------------------------------------------------
 
 class WindowRecorder:
-    """A Recognizer that decides nothing and records the classifier's window per utterance."""
+    """An engine that decides nothing and records the classifier's window per utterance."""
     name = "recorder"
-    min_confidence = 0.0
-
-    tail_db = TAIL_DB     # as the learned recognizer for a vocabulary of known words
+    speculative = False
+    tail_db = TAIL_DB     # as the learned engine for a vocabulary of known words
 
     def __init__(self, window: float):
         self.context_seconds = window
         self.n = int(window * ENGINE_RATE)
         self.windows: list[np.ndarray] = []
-        self._chunks: list[bytes] = []
 
-    def begin(self): self._chunks = []
+    def wait_ready(self): pass
+    def begin(self): pass
     def forget(self): pass
-    def context(self, pcm16: bytes): self._chunks.insert(0, pcm16)
-    def accept(self, pcm16: bytes): self._chunks.append(pcm16)
+    def accept(self, pcm16: bytes): pass
     def partial(self): return ""
 
-    def end(self):
-        x = np.frombuffer(b"".join(self._chunks), dtype="<i2")
+    def score(self, utterance: Utterance) -> Scores:
+        x = utterance.audio
         if len(x) < self.n:
             x = np.concatenate([np.zeros(self.n - len(x), np.int16), x])
         self.windows.append(x[-self.n:].copy())
-        return Hypothesis("", 0.0, False)
+        return Scores({}, 0.0)
 
 
 def speech_span(x: np.ndarray) -> tuple[float, float]:
@@ -203,14 +199,14 @@ def stream_examples(clips: list[Clip], ids: list[int], noise: np.ndarray | None,
     for i in range(0, len(stream), bench.CHUNK):
         events += listener.feed(stream[i:i + bench.CHUNK])
     events += listener.finish()
-    rejected = [e for e in events if isinstance(e, Rejected)]
+    # Every utterance the recorder scored comes back as "nothing recognised" (too short or too
+    # long ones are never scored, nor classified).
+    rejected = [e for e in events if isinstance(e, Rejected) and e.reason == NOTHING_RECOGNISED]
     assert len(rejected) == len(recorder.windows)
     spans = [(s / ENGINE_RATE + a, s / ENGINE_RATE + b)
              for s, (a, b) in ((s, speech_span(x)) for s, x in zip(starts, audio))]
     out = []
     for e, w in zip(rejected, recorder.windows):
-        if e.reason != NOTHING_RECOGNISED:    # too short / too long: never classified
-            continue
         hit = [k for k, (a, b) in enumerate(spans) if e.t_start < b and e.t_end > a]
         k = hit[0] if hit else int(np.argmin([abs(a - e.t_start) for a, _ in spans]))
         label = clips[order[k]].label if hit else NONE
@@ -286,15 +282,15 @@ def bench_fold(model_path: Path, commands, negatives, noise, none_bias: float,
     with the ten words as the vocabulary, and (for each add margin) with the default one."""
     vocabulary = load_vocab_file(REPO / "src" / "voicecoach" / "listen" / "speech_commands.yaml")
     model = CommandModel(model_path)
-    # As make_recognizer builds it for a vocabulary of known words: the plain grammar beside.
+    # As make_engine builds it for a vocabulary of known words: the plain grammar beside.
     inner = PocketSphinxEngine(vocabulary, PocketSphinxSettings(competitors=0))
-    setups = {"": (vocabulary, LearnedRecognizer(vocabulary, model, inner, none_bias=none_bias),
+    setups = {"": (vocabulary, LearnedEngine(vocabulary, model, inner, none_bias=none_bias),
                    commands, negatives)}
     default = Vocabulary.default("en")
     for margin in add_margins:
         default_inner = PocketSphinxEngine(default, PocketSphinxSettings())
         setups[f"default-add{margin:g}"] = (
-            default, LearnedRecognizer(default, model, default_inner, none_bias=none_bias,
+            default, LearnedEngine(default, model, default_inner, none_bias=none_bias,
                                        add_margin=None if margin < 0 else margin),
             *as_vocabulary(default, commands, negatives))
     out = {}

@@ -28,7 +28,12 @@ def print_figures(figures: dict, as_json: bool = False) -> None:
         return
     width = max(map(len, figures), default=0)
     for name, value in figures.items():
-        print(f"{name:>{width}}: {value}")
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            print(f"{name:>{width}}:")     # a table: one line per row
+            for row, cells in value.items():
+                print(f"{'':>{width}}  {row}: " + ", ".join(f"{k} {v}" for k, v in cells.items()))
+        else:
+            print(f"{name:>{width}}: {value}")
 
 
 def build_parser() -> argparse.ArgumentParser:

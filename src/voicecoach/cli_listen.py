@@ -18,11 +18,13 @@ LEAD_IN_SECONDS = 0.5
 
 
 def _engine_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", choices=("pocketsphinx", "vosk"),
-                   help="recogniser (default: vosk when a model for the language is installed, "
-                        "else pocketsphinx)")
+    from .listen.registry import ENGINES
+    p.add_argument("--engine", choices=ENGINES,
+                   help="recogniser (default: whisper when a Whisper model serves the language, "
+                        "else vosk when a Vosk model for it is installed, else pocketsphinx)")
     p.add_argument("--model", type=Path, metavar="DIR",
-                   help="Vosk model directory (default: $VOICECOACH_VOSK_MODEL, then installed models)")
+                   help="Whisper or Vosk model directory (default: $VOICECOACH_WHISPER_MODEL / "
+                        "$VOICECOACH_VOSK_MODEL, then installed models)")
 
 
 def register(sub, bench_sub) -> None:
@@ -85,10 +87,10 @@ def _vocabulary(args):
 
 def cmd_transcribe(args) -> int:
     from .listen.audio import AudioFileError, read_audio_file
-    from .listen.engines import make_recognizer
+    from .listen.registry import make_engine
     from .listen.listener import Listener, summarize
     vocabulary = _vocabulary(args)
-    recognizer = make_recognizer(vocabulary, args.engine, args.model)
+    engine = make_engine(vocabulary, args.engine, args.model)
     status = 0
     for path in args.files:
         try:
@@ -97,8 +99,8 @@ def cmd_transcribe(args) -> int:
             print(f"voicecoach: {e}", file=sys.stderr)
             status = 1
             continue
-        recognizer.forget()   # each file on its own, whatever came before it
-        listener = Listener(vocabulary, recognizer, sample_rate=rate, channels=data.shape[1])
+        engine.forget()   # each file on its own, whatever came before it
+        listener = Listener(vocabulary, engine, sample_rate=rate, channels=data.shape[1])
         lead_in = int(rate * LEAD_IN_SECONDS)
         listener.feed(np.zeros((lead_in, data.shape[1]), np.float32))
         offset = listener.time
@@ -165,8 +167,6 @@ def cmd_models_remove(args) -> int:
 def cmd_bench_listen(args) -> int:
     from .listen import bench
     from .listen.audio import AudioFileError, load_mono_16k
-    from .listen.engines import make_recognizer
-    from .listen.listener import Listener
     from .listen.vocabfile import load_vocab_file
     vocabulary = load_vocab_file(args.vocab)
     commands = bench.read_manifest(args.commands, is_command=True)
@@ -177,10 +177,9 @@ def cmd_bench_listen(args) -> int:
             noise = load_mono_16k(args.noise)
         except AudioFileError as e:
             raise UserError(f"--noise: {e}") from None
-    recognizer = make_recognizer(vocabulary, args.engine, args.model)
-    result = bench.run(commands, negatives, lambda: Listener(vocabulary, recognizer),
-                       noise=noise, snr_db=args.snr if noise is not None else None)
-    result = {"engine": recognizer.name, "noise": str(args.noise) if args.noise else None, **result}
+    result = bench.run_engine(commands, negatives, vocabulary, args.engine, args.model,
+                              noise=noise, snr_db=args.snr if noise is not None else None,
+                              noise_name=str(args.noise) if args.noise else None)
     from .cli import print_figures
     print_figures(result, args.json)
     return 0

@@ -65,8 +65,9 @@ def add_run_options(p) -> None:
     p.add_argument("--output-device", metavar="DEVICE", help="number or part of a name")
     p.add_argument("--input-rate", type=int, metavar="HZ",
                    help="open the microphone at this rate (default: the device's own)")
-    p.add_argument("--engine", choices=("pocketsphinx", "vosk"), help="recogniser")
-    p.add_argument("--model", metavar="DIR", help="Vosk model folder")
+    from .listen.registry import ENGINES
+    p.add_argument("--engine", choices=ENGINES, help="recogniser (default: as `transcribe`)")
+    p.add_argument("--model", metavar="DIR", help="Whisper or Vosk model folder")
     p.add_argument("--voice", help="voice id or name (voicecoach voices)")
     p.add_argument("--rate", type=int, help="speech rate, words per minute")
     p.add_argument("--volume", type=float, help="0 to 1")
@@ -170,7 +171,7 @@ def run_session(args: argparse.Namespace, script, resume=None, resumed_from: int
     from .cli_session import format_event
     from .clock import RealClock, VirtualClock
     from .journal import SessionJournal
-    from .listen.engines import make_recognizer
+    from .listen.registry import make_engine
     from .listen.listener import Listener
     from .live import FileInput, LiveCoach, MicrophoneInput, StatusLine
     from .session import Session, speakable_texts
@@ -184,12 +185,13 @@ def run_session(args: argparse.Namespace, script, resume=None, resumed_from: int
     source = FileInput(args.input, clock) if args.input else MicrophoneInput(
         args.input_device, rate=args.input_rate)
     vocabulary = script.vocabulary()
-    listener = Listener(vocabulary, make_recognizer(vocabulary, args.engine, args.model),
+    listener = Listener(vocabulary, make_engine(vocabulary, args.engine, args.model),
                         sample_rate=source.rate, channels=source.channels)
 
     renderer = Renderer(VoiceSettings.for_script(script, args.voice, args.rate, args.volume))
     interactive = sys.stderr.isatty() and not args.quiet
     renderer.prerender(speakable_texts(script), progress=interactive)
+    listener.engine.wait_ready()      # its model loaded while the cues were rendered
     sound_of = sounds_from(renderer)
 
     with contextlib.ExitStack() as stack:

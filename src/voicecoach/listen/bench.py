@@ -3,6 +3,8 @@
 
 A clip's window runs from the middle of the gap before it to the middle of the gap after it;
 the Command events whose speech falls in that window are the listener's answer to the clip.
+Latency runs from the end of the clip's speech to the moment the listener, fed in real time,
+has the decision (the end-pointer's hangover plus the work left at the end of speech).
 """
 from __future__ import annotations
 
@@ -76,6 +78,20 @@ def active_rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(active))) if len(active) else 1e-4
 
 
+def run_engine(commands: list[Clip], negatives: list[Clip], vocabulary, engine: str | None = None,
+               model=None, learned: bool = True, noise: np.ndarray | None = None,
+               snr_db: float | None = None, noise_name: str | None = None) -> dict:
+    """`run` with the engine a session would get (or the one named), and its load time."""
+    from .registry import make_engine
+    t0 = time.perf_counter()
+    chosen = make_engine(vocabulary, engine, model, learned=learned)
+    chosen.wait_ready()
+    load = time.perf_counter() - t0
+    result = run(commands, negatives, lambda: Listener(vocabulary, chosen), noise, snr_db)
+    return {"engine": chosen.name, "model_load_seconds": round(load, 2), "noise": noise_name,
+            **result}
+
+
 def run(commands: list[Clip], negatives: list[Clip], make_listener: Callable[[], Listener],
         noise: np.ndarray | None = None, snr_db: float | None = None, seed: int = 0) -> dict:
     clips = commands + negatives
@@ -108,8 +124,17 @@ def run(commands: list[Clip], negatives: list[Clip], make_listener: Callable[[],
     listener = make_listener()
     t0 = time.process_time()
     events = []
+    # Latency as on a live microphone: a chunk arrives when its last sample has been spoken,
+    # and the listener works through chunks in order, so the work done at the end of speech
+    # (not just the audio the end-pointer waits for) counts.
+    ready = 0.0
+    ready_at: dict[int, float] = {}
     for i in range(0, len(stream), CHUNK):
-        events += listener.feed(stream[i:i + CHUNK])
+        t = time.perf_counter()
+        new = listener.feed(stream[i:i + CHUNK])
+        ready = max(ready, min(i + CHUNK, pos) / ENGINE_RATE) + time.perf_counter() - t
+        ready_at.update((id(e), ready) for e in new)
+        events += new
     events += listener.finish()
     cpu = time.process_time() - t0
 
@@ -123,11 +148,16 @@ def run(commands: list[Clip], negatives: list[Clip], make_listener: Callable[[],
             commands_in[min(max(i, 0), len(clips) - 1)].append(e)
     correct = false_accepts = 0
     latencies = []
+    # What each expected intent came out as ("none": no command; "-" stands for the negatives).
+    confusion: dict[str, Counter] = {}
     for c, x, s, got in zip(clips, audio, starts, commands_in):
+        heard = "+".join(sorted({e.intent for e in got})) or "none"
+        confusion.setdefault(c.word if c.is_command else "-", Counter())[heard] += 1
         if c.is_command:
             if got and all(e.intent == c.word for e in got):
                 correct += 1
-                latencies.append(got[0].t_decided - (s / ENGINE_RATE + speech_end(x)))
+                done = ready_at.get(id(got[0]), got[0].t_decided)
+                latencies.append(done - (s / ENGINE_RATE + speech_end(x)))
         elif got:
             false_accepts += 1
     lat = np.array(latencies) * 1000 if latencies else np.array([np.nan])
@@ -144,4 +174,6 @@ def run(commands: list[Clip], negatives: list[Clip], make_listener: Callable[[],
         # Why utterances were rejected, over the whole stream (commands and negatives).
         "rejections": dict(Counter(e.reason for e in events if isinstance(e, Rejected))),
         "commands_emitted": sum(isinstance(e, Command) for e in events),
+        "confusion": {k: dict(v.most_common()) for k, v in sorted(
+            confusion.items(), key=lambda kv: (kv[0] == "-", kv[0]))},
     }

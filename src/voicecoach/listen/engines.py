@@ -1,42 +1,38 @@
-"""Recognisers behind one small interface: begin an utterance, accept audio, end it.
+"""The streaming grammar decoders, PocketSphinx and Vosk, as listener engines (scoring.Engine).
 
-The listener does the end-pointing; an engine only decodes the audio of one utterance at a
-time, constrained to the vocabulary's phrases, and says what it heard.
+They decode the utterance's frames as they come, constrained to the vocabulary's phrases (and
+garbage alternatives), and at the end turn their one hypothesis into scores (see
+scoring.from_hypothesis). The engines are chosen in registry.py.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from ..errors import UserError
 from ..vocabulary import Vocabulary
 from .grammar import EVERYDAY_WORDS, competitor_words, jsgf_for, missing_words
-
-ENGINES = ("pocketsphinx", "vosk")
-
-
-@dataclass(frozen=True)
-class Hypothesis:
-    text: str           # what the engine heard, normalised ("" = nothing)
-    confidence: float   # 0..1
-    in_grammar: bool    # False when the engine's garbage alternative won ([unk], a competitor)
+from .scoring import EngineError, Scores, Utterance, from_hypothesis
 
 
-class Recognizer(Protocol):
-    name: str
-    min_confidence: float   # hypotheses below this are rejected (engines' scales differ)
+class _GrammarDecoder:
+    """What both grammar decoders share: they stream, and want no more audio than the pre-roll."""
+    speculative = False
+    context_seconds = 0.0
+    tail_db = None              # a tail gate cut soft word endings for them (docs/listening.md)
+    min_confidence = 0.0
+    _phrases: set[str]
 
-    def begin(self) -> None: ...
-    def forget(self) -> None: ...   # drop what was learnt from earlier audio (a new recording)
-    def accept(self, pcm16: bytes) -> None: ...
-    def partial(self) -> str: ...
-    def end(self) -> Hypothesis: ...
+    def wait_ready(self) -> None:
+        pass    # loaded in the constructor
 
+    def score(self, utterance: Utterance) -> Scores:
+        text, confidence, in_grammar = self.end()
+        return from_hypothesis(self._phrases, text, confidence, in_grammar, self.min_confidence)
 
-class EngineError(UserError):
-    pass
+    def end(self) -> tuple[str, float, bool]:
+        """(text heard, confidence, whether it is a phrase rather than a garbage word)."""
+        raise NotImplementedError
 
 
 # --- PocketSphinx -------------------------------------------------------------------------
@@ -55,11 +51,10 @@ class PocketSphinxSettings:
     remove_noise: bool = False
 
 
-class PocketSphinxEngine:
+class PocketSphinxEngine(_GrammarDecoder):
     name = "pocketsphinx"
     # The lattice posterior did not separate commands from other words on the dev data (see
-    # docs/listening.md); rejection comes from the competitor words instead.
-    min_confidence = 0.0
+    # docs/listening.md); rejection comes from the competitor words instead: min_confidence 0.
 
     def __init__(self, vocabulary: Vocabulary, settings: PocketSphinxSettings = PocketSphinxSettings()):
         from pocketsphinx import Decoder, get_model_path
@@ -101,12 +96,13 @@ class PocketSphinxEngine:
         h = self._decoder.hyp()
         return _clean_sphinx(h.hypstr) if h else ""
 
-    def end(self) -> Hypothesis:
-        self._decoder.end_utt()
+    def end(self) -> tuple[str, float, bool]:
+        if self._started:
+            self._decoder.end_utt()
         self._started = False
         h = self._decoder.hyp()
         text = _clean_sphinx(h.hypstr) if h else ""
-        return Hypothesis(text, float(h.prob) if h else 0.0, text in self._phrases)
+        return text, float(h.prob) if h else 0.0, text in self._phrases
 
 
 def _clean_sphinx(hypstr: str) -> str:
@@ -117,7 +113,7 @@ def _clean_sphinx(hypstr: str) -> str:
 
 # --- Vosk -------------------------------------------------------------------------------
 
-class VoskEngine:
+class VoskEngine(_GrammarDecoder):
     name = "vosk"
 
     def __init__(self, vocabulary: Vocabulary, model_dir: str | Path, min_confidence: float = 0.8):
@@ -165,14 +161,14 @@ class VoskEngine:
     def partial(self) -> str:
         return json.loads(self._rec.PartialResult()).get("partial", "")
 
-    def end(self) -> Hypothesis:
+    def end(self) -> tuple[str, float, bool]:
         results = self._early + [json.loads(self._rec.FinalResult())]
         self._early = []
         words = [w for r in results for w in r.get("result", [])]
         text = " ".join(r.get("text", "") for r in results).split()
         in_grammar = bool(text) and "[unk]" not in text and " ".join(text) in self._phrases
         conf = min((w.get("conf", 0.0) for w in words), default=0.0)
-        return Hypothesis(" ".join(text), float(conf), in_grammar)
+        return " ".join(text), float(conf), in_grammar
 
 
 _VOSK_MODELS: dict[str, object] = {}
@@ -191,34 +187,3 @@ def load_vosk_model(model_dir: str | Path):
         except Exception as e:   # vosk raises a bare Exception
             raise EngineError(f"{path}: could not load the Vosk model ({e})") from None
     return _VOSK_MODELS[key]
-
-
-def make_recognizer(vocabulary: Vocabulary, engine: str | None = None,
-                    model_dir: str | Path | None = None,
-                    sphinx: PocketSphinxSettings | None = None, learned: bool = True) -> Recognizer:
-    """The engine asked for, else Vosk when a model for the language is installed, else
-    PocketSphinx. For English, with `learned`, the learned command classifier (learned.py)
-    judges the words it knows; when it knows every phrase of the vocabulary, PocketSphinx
-    runs with the plain command grammar beside it (no competitor words: the classifier
-    rejects)."""
-    if learned and vocabulary.language.split("-")[0].lower() == "en":
-        from .learned import LearnedRecognizer, default_model
-        model = default_model()
-        if model is not None and set(vocabulary.all_phrases()) & model.words:
-            if sphinx is None and set(vocabulary.all_phrases()) <= model.words:
-                sphinx = PocketSphinxSettings(competitors=0)
-            inner = make_recognizer(vocabulary, engine, model_dir, sphinx, learned=False)
-            return LearnedRecognizer(vocabulary, model, inner)
-    sphinx = sphinx or PocketSphinxSettings()
-    from ..models import find_model
-    if engine not in (None, *ENGINES):
-        raise EngineError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
-    if engine in (None, "vosk"):
-        found = Path(model_dir) if model_dir else find_model(vocabulary.language)
-        if found is not None:
-            return VoskEngine(vocabulary, found)
-        if engine == "vosk":
-            raise EngineError(
-                f"no Vosk model for language {vocabulary.language!r}: give --model DIR, set "
-                f"VOICECOACH_VOSK_MODEL, or run `voicecoach models install ZIP_OR_DIR`")
-    return PocketSphinxEngine(vocabulary, sphinx)

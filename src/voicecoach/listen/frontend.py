@@ -103,6 +103,11 @@ class Endpointer:
             return FrameDecision(voiced, Boundary.END, self._last_voiced_end)
         return FrameDecision(voiced)
 
+    @property
+    def quiet_frames(self) -> int:
+        """Frames of non-voice since the last voiced one, within an utterance."""
+        return self._silent_frames if self.in_speech else 0
+
     def force_end(self) -> float:
         """End the utterance now (end of stream, or too long); returns the end of speech."""
         self.in_speech = False

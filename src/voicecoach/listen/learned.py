@@ -8,7 +8,7 @@ a small classifier (`command_model.npz`, trained by `tools/train_command_model.p
 Speech Commands dev recordings, CC-BY-4.0, Warden 2018): "which of the words it knows, or
 none of them", from the last `window` seconds of audio before the listener's decision.
 
-`LearnedRecognizer` plugs it into the listener as a Recognizer:
+`LearnedEngine` plugs it into the listener as an engine (scoring.Engine):
 
 * every phrase of the vocabulary is a word the model knows (the ten Speech Commands words):
   the classifier alone decides (no grammar decoder runs at all);
@@ -27,16 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from ..vocabulary import Vocabulary
-from .engines import Hypothesis, Recognizer
+from .policy import HALTING
+from .scoring import NEVER, Engine, Scores, Utterance, from_hypothesis
 
 RATE = 16000
 MEL_WINDOW = 76      # log-mel frames (10 ms) per embedding
 MEL_STEP = 8         # frames between embeddings (80 ms)
 NONE = ""            # the classifier's label for "not a command word it knows"
 TAIL_DB = 35.0       # end-pointer tail gate when the classifier knows every phrase
-# Intents the classifier never vetoes where it only judges: a "stop" taken for noise leaves a
-# person on a moving belt with no way to halt it, while a false one only pauses and asks.
-NEVER_VETOED = frozenset({"stop", "pause", "end"})
+# The classifier never vetoes a halting intent where it only judges (policy.HALTING).
 # Where the classifier only judges (a mixed vocabulary) and the grammar engine heard no
 # command, it puts in a word it knows only if that word beats "none" by this much more than
 # usual (log-score): the engine's own "no" counts against it.
@@ -142,25 +141,26 @@ def default_model() -> CommandModel | None:
         return None
 
 
-class LearnedRecognizer:
-    """The command classifier as a Recognizer, fused with a grammar engine (see above)."""
+class LearnedEngine:
+    """The command classifier as a listener engine, fused with a grammar decoder (see above)."""
 
-    min_confidence = 0.0
+    speculative = False          # the grammar decoder inside it streams
 
-    def __init__(self, vocabulary: Vocabulary, model: CommandModel, inner: Recognizer | None,
+    def __init__(self, vocabulary: Vocabulary, model: CommandModel, inner: Engine | None,
                  none_bias: float | None = None, add_margin: float | None = ADD_MARGIN):
         self.model = model
         self.none_bias = none_bias
         self.add_margin = add_margin     # None: never puts a word in (veto only)
+        self.phrases = list(dict.fromkeys(vocabulary.all_phrases()))
         # Known phrases: one word the model has a label for.
-        self.known = {p for p in vocabulary.all_phrases() if p in model.words}
-        self.never_vetoed = {p for p in self.known if vocabulary.intent_for(p) in NEVER_VETOED}
+        self.known = {p for p in self.phrases if p in model.words}
+        self.never_vetoed = {p for p in self.known if vocabulary.intent_for(p) in HALTING}
         self.inner = inner
         self.name = f"{inner.name}+learned" if inner is not None else "learned"
-        self.context_seconds = model.window     # audio the listener keeps for `context`
+        self.context_seconds = model.window     # the classifier's window reaches back
         # A tail gate in the end-pointer (FrontendSettings.tail_db) decides sooner; it cut
         # word endings for the grammar engines, so only when the classifier knows every phrase.
-        everything_known = self.known == set(vocabulary.all_phrases())
+        everything_known = self.known == set(self.phrases)
         self.tail_db = TAIL_DB if everything_known else None
         # Every phrase known: the classifier decides (the grammar engine's word weighs in).
         # Otherwise it judges: a known word the engine heard is rejected when the classifier
@@ -168,11 +168,13 @@ class LearnedRecognizer:
         # none; it never swaps one command for another there (on synthetic voices it was
         # confidently wrong, e.g. espeak-ng's "stop" as "up", where the engine was right).
         self.decides = everything_known
-        self._chunks: list[bytes] = []
         self.last: tuple[str, float] | None = None   # the classifier's last answer
 
+    def wait_ready(self) -> None:
+        if self.inner is not None:
+            self.inner.wait_ready()
+
     def begin(self) -> None:
-        self._chunks = []
         if self.inner is not None:
             self.inner.begin()
 
@@ -180,40 +182,34 @@ class LearnedRecognizer:
         if self.inner is not None:
             self.inner.forget()
 
-    def context(self, pcm16: bytes) -> None:
-        """Audio from before the utterance (before the pre-roll): the classifier's window
-        reaches back past the start of speech."""
-        self._chunks.insert(0, pcm16)
-
     def accept(self, pcm16: bytes) -> None:
-        self._chunks.append(pcm16)
         if self.inner is not None:
             self.inner.accept(pcm16)
 
     def partial(self) -> str:
         return self.inner.partial() if self.inner is not None else ""
 
-    def audio(self) -> np.ndarray:
-        return np.frombuffer(b"".join(self._chunks), dtype="<i2")
-
-    def end(self) -> Hypothesis:
-        hyp = self.inner.end() if self.inner is not None else Hypothesis("", 0.0, False)
-        audio, self._chunks = self.audio(), []
-        if hyp.in_grammar and hyp.text and hyp.text not in self.known:
-            return hyp          # a phrase the classifier does not know: the engine decides
-        heard = hyp.text if hyp.in_grammar and hyp.text in self.known else None
+    def score(self, utterance: Utterance) -> Scores:
+        inner = self.inner.score(utterance) if self.inner is not None else \
+            Scores(dict.fromkeys(self.phrases, NEVER), 0.0)
+        engine_phrase, _ = inner.best()
+        audio = utterance.audio
+        if engine_phrase is not None and engine_phrase not in self.known:
+            return inner        # a phrase the classifier does not know: the engine decides
+        heard = engine_phrase if engine_phrase in self.known else None
         none_bias = self.model.none_bias if self.none_bias is None else self.none_bias
         if not self.decides:
             if heard in self.never_vetoed:
-                return hyp
+                return inner
             if heard is None:
                 # The engine heard no command: a known word, if the classifier is sure of it.
                 if self.add_margin is None or not len(audio):
-                    return hyp
+                    return inner
                 none_bias += self.add_margin
         label, p = self.model.decide(audio, heard, self.known, none_bias)
         self.last = (label, p)
         if label == NONE:
-            return Hypothesis(hyp.text, hyp.confidence, False)
-        # Where the classifier only judges, it keeps the engine's command or puts one in.
-        return Hypothesis(label, p, True) if self.decides or heard is None else hyp
+            return Scores(dict.fromkeys(self.phrases, NEVER), 0.0, inner.heard)
+        if not (self.decides or heard is None):
+            return inner    # where the classifier only judges, it keeps the engine's command
+        return from_hypothesis(self.phrases, label, p, True)

@@ -6,9 +6,12 @@
             ...
     events = listener.finish()                     # end of stream
 
-Times are seconds of audio fed (the stream's own clock). Work per call is bounded by the audio
-in it: the recogniser decodes while the utterance is spoken, and the decision is made when the
-end-pointer sees a short hangover of silence.
+Times are seconds of audio fed (the stream's own clock). The listener owns the one audio
+buffer (context before the speech, pre-roll, the utterance) and hands each utterance to its
+engine (scoring.Engine); the one decision policy (policy.py) turns the engine's scores into a
+Command or a Rejected. A streaming engine decodes while the utterance is spoken; an utterance
+scorer (Whisper) is asked ahead, at each pause in the speech, so that when the end-pointer's
+hangover closes the utterance the answer is usually ready.
 """
 from __future__ import annotations
 
@@ -21,15 +24,14 @@ from ..events import Command, ListenerEvent, PartialText, Rejected, SpeechStarte
 from ..vocabulary import Vocabulary
 from .audio import ENGINE_RATE, StreamConverter, to_int16_bytes
 from .denoise import NoiseSuppressor
-from .engines import Recognizer, make_recognizer
 from .frontend import FRAME_SAMPLES, FRAME_SECONDS, Boundary, Endpointer, FrontendSettings
+from .policy import TOO_LONG, TOO_SHORT, Policy, decide, policy_for
+from .registry import make_engine
+from .scoring import Engine, Scores, Utterance
 
-# Reasons given in Rejected events.
-NOT_A_COMMAND = "not a command"
-NOTHING_RECOGNISED = "nothing recognised"
-TOO_SHORT = "too short for a command"
-TOO_LONG = "too long for a command"
-LOW_CONFIDENCE = "low confidence"
+# An utterance scorer is asked ahead after this much quiet within the speech: soon enough to be
+# done before the hangover ends, late enough not to score every dip inside a word.
+SPECULATE_AFTER = 0.04
 
 
 @dataclass(frozen=True)
@@ -37,32 +39,37 @@ class ListenerSettings:
     frontend: FrontendSettings = field(default_factory=FrontendSettings)
     min_utterance: float = 0.12     # shorter bursts are clicks and knocks
     max_utterance: float = 2.5      # commands are short; longer speech is conversation
-    min_confidence: float | None = None   # None: the engine's own threshold
+    policy: Policy | None = None    # None: the engine's (policy.POLICIES)
     partial_interval: float = 0.2   # seconds of audio between partial-text updates
     denoise: bool = True            # spectral noise suppression before VAD and recogniser
 
 
 class Listener:
-    def __init__(self, vocabulary: Vocabulary, recognizer: Recognizer | None = None, *,
+    def __init__(self, vocabulary: Vocabulary, engine: Engine | None = None, *,
                  sample_rate: int = ENGINE_RATE, channels: int = 1,
                  settings: ListenerSettings = ListenerSettings()):
         self.vocabulary = vocabulary
-        self.recognizer = recognizer if recognizer is not None else make_recognizer(vocabulary)
+        self.engine = engine if engine is not None else make_engine(vocabulary)
         self.settings = settings
+        self.policy = settings.policy or policy_for(self.engine.name)
         self._converter = StreamConverter(sample_rate, channels)
         frontend = settings.frontend
-        if frontend.tail_db is None and getattr(self.recognizer, "tail_db", None) is not None:
-            # The engine's choice of tail gate (the learned classifier's window does not
+        if frontend.tail_db is None and self.engine.tail_db is not None:
+            # The engine's choice of tail gate (an engine that sees the whole window does not
             # depend on where the end-pointer puts the end of a word, so it can decide sooner).
-            frontend = replace(frontend, tail_db=self.recognizer.tail_db)
+            frontend = replace(frontend, tail_db=self.engine.tail_db)
         self._endpointer = Endpointer(frontend)
         self._denoiser = NoiseSuppressor() if settings.denoise else None
         self._pending = np.zeros(0, np.float32)
         self._pre_roll_frames = max(1, round(settings.frontend.pre_roll / FRAME_SECONDS))
-        # Audio kept from before the start of speech: the pre-roll the engine decodes, and
-        # further back for engines that look at more (the learned classifier's window).
-        context = round(getattr(self.recognizer, "context_seconds", 0.0) / FRAME_SECONDS)
-        self._pre_roll: deque[bytes] = deque(maxlen=max(self._pre_roll_frames, context))
+        # Audio kept from before the start of speech: the pre-roll, and further back for
+        # engines that look at more (the learned classifier's window).
+        context = round(self.engine.context_seconds / FRAME_SECONDS)
+        self._history: deque[bytes] = deque(maxlen=self._pre_roll_frames + context)
+        self._audio: list[bytes] = []          # the utterance's buffer: history, then speech
+        self._speech_start = 0                 # samples of history in front of the speech
+        self._speculation: Scores | None = None    # scores of the buffer as it was at a pause
+        self._speculate_frames = max(1, round(SPECULATE_AFTER / FRAME_SECONDS))
         self._utterance_start: float | None = None   # set while an utterance is being decoded
         self._overlong = False                       # speech went on past max_utterance
         self._last_partial = ""
@@ -104,19 +111,19 @@ class Listener:
         if self._denoiser is not None:
             frame = self._denoiser.process(frame)
         pcm16 = to_int16_bytes(frame)
-        self._pre_roll.append(pcm16)
+        self._history.append(pcm16)
         decision = self._endpointer.push(frame, pcm16)
         now = self.time
         if decision.boundary is Boundary.START:
             self._utterance_start = decision.t
             self._last_partial, self._next_partial = "", now + self.settings.partial_interval
             events.append(SpeechStarted(decision.t))
-            self.recognizer.begin()
-            history = list(self._pre_roll)
-            older, pre_roll = history[:-self._pre_roll_frames], history[-self._pre_roll_frames:]
-            if older and hasattr(self.recognizer, "context"):
-                self.recognizer.context(b"".join(older))
-            self.recognizer.accept(b"".join(pre_roll))
+            self.engine.begin()
+            history = list(self._history)
+            self._audio = history
+            self._speech_start = sum(map(len, history[:-self._pre_roll_frames])) // 2
+            self._speculation = None
+            self.engine.accept(b"".join(history[-self._pre_roll_frames:]))
             return
         if self._overlong:
             if decision.boundary is Boundary.END:
@@ -124,41 +131,51 @@ class Listener:
             return
         if self._utterance_start is None:
             return
-        self.recognizer.accept(pcm16)
+        self._audio.append(pcm16)
+        self.engine.accept(pcm16)
+        if decision.voiced:
+            self._speculation = None     # speech went on: what was scored ahead is stale
         if decision.boundary is Boundary.END:
             events.append(self._decide(decision.t))
         elif now - self._utterance_start > self.settings.max_utterance:
             # Decide now rather than at the end: a long stretch of speech is not a command,
             # and the engine's work must stay bounded.
-            self.recognizer.end()
             events.append(Rejected("", TOO_LONG, self._utterance_start, now, now))
-            self._utterance_start = None
+            self._end_utterance()
             self._overlong = True
+        elif self.engine.speculative and self._endpointer.quiet_frames == self._speculate_frames:
+            self._speculation = self.engine.score(self._utterance())
         elif now >= self._next_partial:
             self._next_partial = now + self.settings.partial_interval
-            text = self.recognizer.partial()
+            text = self.engine.partial()
             if text and text != self._last_partial:
                 self._last_partial = text
                 events.append(PartialText(text, now))
 
-    def _decide(self, t_end: float) -> ListenerEvent:
-        start, now = self._utterance_start, self.time
-        assert start is not None
+    def _utterance(self) -> Utterance:
+        audio = np.frombuffer(b"".join(self._audio), dtype="<i2")
+        return Utterance(audio, self._speech_start)
+
+    def _end_utterance(self) -> None:
         self._utterance_start = None
-        hyp = self.recognizer.end()
+        self._audio = []
+        self._speculation = None
+
+    def _decide(self, t_end: float) -> ListenerEvent:
+        start = self._utterance_start
+        assert start is not None
         if t_end - start < self.settings.min_utterance:
-            return Rejected(hyp.text, TOO_SHORT, start, t_end, now)
-        if not hyp.text:
-            return Rejected("", NOTHING_RECOGNISED, start, t_end, now)
-        intent = self.vocabulary.intent_for(hyp.text) if hyp.in_grammar else None
-        if intent is None:
-            return Rejected(hyp.text, NOT_A_COMMAND, start, t_end, now)
-        threshold = self.settings.min_confidence
-        if threshold is None:
-            threshold = self.recognizer.min_confidence
-        if hyp.confidence < threshold:
-            return Rejected(hyp.text, LOW_CONFIDENCE, start, t_end, now)
-        return Command(intent, hyp.text, hyp.confidence, start, t_end, now)
+            scores = None
+        else:
+            scores = self._speculation or self.engine.score(self._utterance())
+        self._end_utterance()
+        now = self.time
+        if scores is None:      # (a streaming decoder is reset by the next begin)
+            return Rejected("", TOO_SHORT, start, t_end, now)
+        d = decide(scores, self.vocabulary, self.policy)
+        if d.intent is None:
+            return Rejected(d.phrase, d.reason or "", start, t_end, now)
+        return Command(d.intent, d.phrase, d.confidence, start, t_end, now)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,78 @@
+"""The one decision policy: an engine's scores for an utterance -> a command, or why not.
+
+Every engine gives a log-score for each phrase and for "none" (scoring.Scores). The best
+phrase is taken when it stands at least `margin` above "none"; a halting intent (stop, pause,
+end) needs `halt_relief` less, because a "stop" missed on a moving belt leaves a person with no
+way to halt it, while a false one only pauses and asks. The margins were set by measurement on
+speakers the listener never learnt from (docs/listening.md, tools/calibrate_whisper.py).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..vocabulary import Vocabulary
+from .scoring import NEVER, Scores
+
+# Reasons given in Rejected events.
+NOT_A_COMMAND = "not a command"
+NOTHING_RECOGNISED = "nothing recognised"
+TOO_SHORT = "too short for a command"
+TOO_LONG = "too long for a command"
+LOW_CONFIDENCE = "low confidence"
+
+# Intents that stop or hold the session: never vetoed by a second opinion (learned.py) and
+# taken on a little less evidence than others.
+HALTING = frozenset({"stop", "pause", "end"})
+
+
+@dataclass(frozen=True)
+class Policy:
+    margin: float = 0.0         # log-odds the best phrase needs over "none"
+    halt_relief: float = 0.0    # ... minus this for a halting intent
+    # Below margin by less than this: "low confidence" (something like a command was said);
+    # further: "not a command".
+    doubt: float = 3.0
+
+
+# Per engine (the part of an engine's name before ":" or "+"). Whisper: the margin chosen on
+# commands-train/negatives-train, default vocabulary, for at most 1 % false accepts there
+# (tools/calibrate_whisper.py; docs/listening.md). The
+# grammar engines give one hypothesis: "none" is -inf when it is a phrase, so margin 0 takes it.
+POLICIES: dict[str, Policy] = {
+    "whisper": Policy(margin=-3.0),
+    "pocketsphinx": Policy(),
+    "vosk": Policy(),
+}
+
+
+def policy_for(engine_name: str) -> Policy:
+    family = engine_name.replace("+", ":").split(":")[0]
+    return POLICIES.get(family, Policy())
+
+
+@dataclass(frozen=True)
+class Decision:
+    intent: str | None
+    phrase: str             # the phrase taken, or the engine's reading when rejected
+    confidence: float       # 0..1; 0.5 is the policy's threshold
+    reason: str | None      # why not, when intent is None
+
+
+def decide(scores: Scores, vocabulary: Vocabulary, policy: Policy) -> Decision:
+    phrase, score = scores.best()
+    if phrase is None:
+        reason = NOT_A_COMMAND if scores.heard else NOTHING_RECOGNISED
+        return Decision(None, scores.heard, 0.0, reason)
+    intent = vocabulary.intent_for(phrase)
+    if intent is None:      # the engine scored a phrase the vocabulary does not have
+        return Decision(None, phrase, 0.0, NOT_A_COMMAND)
+    needed = policy.margin - (policy.halt_relief if intent in HALTING else 0.0)
+    margin = scores.margin()
+    # Confidence: the engine's own where it has one, else how far past the threshold.
+    confidence = scores.confidence if scores.confidence is not None \
+        else 1.0 if margin == math.inf else 1 / (1 + math.exp(-(margin - needed)))
+    if margin >= needed:
+        return Decision(intent, phrase, confidence, None)
+    reason = LOW_CONFIDENCE if margin > needed - policy.doubt and score > NEVER else NOT_A_COMMAND
+    return Decision(None, scores.heard, confidence, reason)

@@ -1,0 +1,316 @@
+"""Whisper as an utterance scorer: the log-likelihood of every phrase of the vocabulary.
+
+Whisper (OpenAI, MIT; trained on 680,000 hours of speech) is run through CTranslate2 in its
+int8 form, with no torch. It does not transcribe here: the closed set of phrases is scored by
+teacher forcing. The utterance's log-mel is encoded once; then, from the prompt
+`<|startoftranscript|>(<|lang|><|transcribe|>)<|notimestamps|>`, one decoder step gives the
+first token's distribution, which prunes the phrases' spellings (lower, sentence and upper
+case, with Whisper's leading space) to the likeliest few; one batched call then forces each
+of those through all its tokens (CTranslate2 returns the distribution at every forced place,
+so a prefix trie stepped depth by depth would only add calls). A phrase's
+score is the log of the summed probability of its spellings (optionally times the
+probability that the text ends there: WhisperSettings.require_end, off by measurement). "None" is the log of the probability of
+every first token that starts no phrase: another word, the end of text, no speech.
+
+Any phrase a tokenizer can spell works ("water break"): no pronunciation dictionary.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..vocabulary import Vocabulary
+from .scoring import NEVER, RATE, EngineError, Scores, Utterance
+
+N_FFT, HOP = 400, 160
+# Audio context given to the encoder (seconds; the utterance at its start, zeros after).
+# Whisper was trained on 30 s windows; shorter ones cost less and, measured on the dev clips
+# (docs/listening.md), 6 s keeps the accuracy of longer ones.
+CONTEXT_SECONDS = 6.0
+PRUNE = 8.0              # follow spellings whose first token is within this of the best one
+MAX_SPELLINGS = 12       # ... and at most this many (the batch is what costs)
+END_TEXTS = (".", "!", "?", ",", "...")   # a phrase is over: one of these, or end of text
+
+
+@dataclass(frozen=True)
+class WhisperSettings:
+    context_seconds: float = CONTEXT_SECONDS
+    threads: int = 2
+    compute_type: str = "int8"
+    # Whether a phrase's score includes the probability that the text ends after it: on the
+    # training speakers it cost accuracy at the same false accepts (docs/listening.md).
+    require_end: bool = False
+
+
+# --- log-mel, as Whisper computes it (80 or 128 bins, Slaney mel scale) ---------------------
+
+def _mel_filters(n_mels: int) -> np.ndarray:
+    def hz_to_mel(f):
+        f = np.asarray(f, float)
+        return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0),
+                        f / (200.0 / 3))
+
+    def mel_to_hz(m):
+        m = np.asarray(m, float)
+        return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
+
+    fft_hz = np.linspace(0, RATE / 2, N_FFT // 2 + 1)
+    hz = mel_to_hz(np.linspace(hz_to_mel(0), hz_to_mel(RATE / 2), n_mels + 2))
+    ramps = hz[:, None] - fft_hz[None, :]
+    fdiff = np.diff(hz)
+    w = np.maximum(0, np.minimum(-ramps[:-2] / fdiff[:-1, None], ramps[2:] / fdiff[1:, None]))
+    return (w * (2.0 / (hz[2:] - hz[:-2]))[:, None]).astype(np.float32)
+
+
+class LogMel:
+    def __init__(self, n_mels: int):
+        self._filters = _mel_filters(n_mels)
+        self._window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
+
+    def __call__(self, x: np.ndarray, frames: int) -> np.ndarray:
+        """float samples -> (n_mels, frames), the audio zero-padded (or cut) to `frames` hops."""
+        n = frames * HOP
+        x = np.concatenate([x[:n], np.zeros(max(0, n - len(x)), np.float32)])
+        padded = np.pad(x, (N_FFT // 2, N_FFT // 2), mode="reflect")
+        index = np.arange(N_FFT)[None, :] + HOP * np.arange(frames)[:, None]
+        power = np.abs(np.fft.rfft(padded[index] * self._window, axis=1)) ** 2
+        log = np.log10(np.maximum(self._filters @ power.T, 1e-10))
+        log = np.maximum(log, log.max() - 8.0)
+        return ((log + 4.0) / 4.0).astype(np.float32)
+
+
+# --- the model, loaded once per process ---------------------------------------------------
+
+class WhisperModel:
+    """A CTranslate2 Whisper model and its tokenizer (loading takes a few tenths of a second)."""
+
+    def __init__(self, path: Path, settings: WhisperSettings = WhisperSettings()):
+        import ctranslate2
+        import tokenizers
+        from ..models import verify_whisper_model, whisper_model_language
+        verify_whisper_model(path)
+        t0 = time.perf_counter()
+        try:
+            self.model = ctranslate2.models.Whisper(
+                str(path), device="cpu", compute_type=settings.compute_type,
+                intra_threads=settings.threads, inter_threads=1)
+            self.tokenizer = tokenizers.Tokenizer.from_file(str(path / "tokenizer.json"))
+        except (RuntimeError, ValueError, OSError) as e:
+            raise EngineError(f"{path}: could not load the Whisper model ({e})") from None
+        self.load_seconds = time.perf_counter() - t0
+        self.path = path
+        self.name = model_name(path)
+        self.multilingual = whisper_model_language(path) != "en"
+        self.mel = LogMel(self.model.n_mels)
+        token = self.tokenizer.token_to_id
+        self.sot, self.eot = token("<|startoftranscript|>"), token("<|endoftext|>")
+        self.no_timestamps = token("<|notimestamps|>")
+        self.transcribe = token("<|transcribe|>")
+        self.end_tokens = sorted({self.eot} | {i for t in END_TEXTS for i in self.encode(t)[:1]
+                                              if len(self.encode(t)) == 1})
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def prompt(self, language: str) -> list[int]:
+        if not self.multilingual:
+            return [self.sot, self.no_timestamps]
+        lang = self.tokenizer.token_to_id(f"<|{language}|>")
+        if lang is None:
+            raise EngineError(f"the Whisper model {self.name} has no language {language!r}")
+        return [self.sot, lang, self.transcribe, self.no_timestamps]
+
+
+def model_name(path: Path) -> str:
+    """What to call a model folder: the bundled one is tiny.en."""
+    from ..models import bundled_whisper_model
+    bundled = bundled_whisper_model()
+    return "tiny.en" if bundled is not None and Path(path).resolve() == bundled.resolve() \
+        else Path(path).name
+
+
+_MODELS: dict[tuple[str, WhisperSettings], WhisperModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def load_model(path: Path, settings: WhisperSettings = WhisperSettings()) -> WhisperModel:
+    key = (str(Path(path).resolve()), settings)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = WhisperModel(Path(path), settings)
+        return _MODELS[key]
+
+
+# --- spellings of the phrases ----------------------------------------------------------
+
+def spellings(phrase: str) -> set[str]:
+    """How Whisper may write a normalised phrase: lower, sentence and upper case."""
+    words = ["I" if w == "i" or w.startswith("i'") else w for w in phrase.split()]
+    lower = " ".join(words)
+    sentence = lower[:1].upper() + lower[1:]
+    return {" " + s for s in (lower, sentence, phrase.upper())}
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    m = logits.max(axis=-1, keepdims=True)
+    return logits - m - np.log(np.exp(logits - m).sum(axis=-1, keepdims=True))
+
+
+def _logsumexp(values) -> float:
+    values = [v for v in values if v > NEVER]
+    if not values:
+        return NEVER
+    m = max(values)
+    return m + math.log(sum(math.exp(v - m) for v in values))
+
+
+class WhisperEngine:
+    """The Whisper scorer as a listener engine (see scoring.Engine)."""
+
+    speculative = True
+    context_seconds = 0.0       # the pre-roll is enough: Whisper hears the utterance itself
+    tail_db = 35.0              # no need to wait for the softest end of a word
+
+    def __init__(self, vocabulary: Vocabulary, model_path: Path,
+                 settings: WhisperSettings = WhisperSettings()):
+        self.vocabulary = vocabulary
+        self.settings = settings
+        self.phrases = list(dict.fromkeys(vocabulary.all_phrases()))
+        self.language = vocabulary.language.split("-")[0].lower()
+        self._path = Path(model_path)
+        self.name = f"whisper:{model_name(self._path)}"
+        self._error: EngineError | None = None
+        self._ready = threading.Event()
+        self._model: WhisperModel | None = None
+        # Loaded off the critical path: the coach renders its cues meanwhile.
+        threading.Thread(target=self._load, name="whisper-load", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            model = load_model(self._path, self.settings)
+            self._prompt = model.prompt(self.language)
+            # Every spelling of every phrase as tokens: (phrase, tokens).
+            self._spelled = [(p, model.encode(text)) for p in self.phrases
+                             for text in sorted(spellings(p))]
+            self._first = sorted({tokens[0] for _, tokens in self._spelled})
+            self._model = model
+        except EngineError as e:
+            self._error = e
+        except Exception as e:   # ctranslate2 raises bare RuntimeErrors for broken files
+            self._error = EngineError(f"{self._path}: could not load the Whisper model ({e})")
+        finally:
+            self._ready.set()
+
+    def wait_ready(self) -> WhisperModel:
+        """The loaded model; raises EngineError if it could not be loaded."""
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._model is not None
+        return self._model
+
+    @property
+    def load_seconds(self) -> float:
+        return self.wait_ready().load_seconds
+
+    # Nothing to do while speech goes on: the listener keeps the audio.
+    def begin(self) -> None:
+        pass
+
+    def accept(self, pcm16: bytes) -> None:
+        pass
+
+    def partial(self) -> str:
+        return ""
+
+    def forget(self) -> None:
+        pass
+
+    def encoder_output(self, audio: np.ndarray):
+        import ctranslate2
+        model = self.wait_ready()
+        frames = int(round(self.settings.context_seconds * RATE / HOP))
+        x = audio.astype(np.float32) / 32768.0 if audio.dtype == np.int16 else audio
+        mel = model.mel(x, frames)
+        return model.model.encode(ctranslate2.StorageView.from_array(mel[None]), to_cpu=True)
+
+    def score(self, utterance: Utterance) -> Scores:
+        return self.read(utterance.audio).scores(self.phrases, self._first, self.settings)
+
+    def first_tokens(self, phrases) -> list[int]:
+        """The tokens any spelling of these phrases starts with."""
+        phrases = set(phrases)
+        return sorted({tokens[0] for p, tokens in self._spelled if p in phrases})
+
+    def _decode(self, encoded: np.ndarray, prompts: list[list[int]], positions: int) -> np.ndarray:
+        """Teacher forcing: log-probabilities of the token at each of the first `positions`
+        places after the common prompt, for each prompt (one batched decoder call; CTranslate2
+        returns the distribution at every forced place of a prompt as well)."""
+        import ctranslate2
+        model = self.wait_ready().model
+        base = len(self._prompt)
+        batch = np.repeat(encoded, len(prompts), axis=0) if len(prompts) > 1 else encoded
+        results = model.generate(ctranslate2.StorageView.from_array(batch), prompts,
+                                 max_length=max(map(len, prompts)) + 2, beam_size=1,
+                                 return_logits_vocab=True, suppress_blank=False,
+                                 suppress_tokens=[])
+        vocab_size = np.asarray(results[0].logits[0][0]).size
+        out = np.full((len(prompts), positions, vocab_size), NEVER, np.float32)
+        for i, (r, prompt) in enumerate(zip(results, prompts)):
+            steps = r.logits[0][:min(positions, len(prompt) - base + 1)]
+            if steps:
+                out[i, :len(steps)] = _log_softmax(np.stack([np.asarray(l, np.float32).ravel()
+                                                             for l in steps]))
+        return out
+
+    def read(self, audio: np.ndarray) -> "Reading":
+        """What the decoder makes of the audio: one call for the first token, then one batched
+        call for the likeliest spellings (within PRUNE of the best first token, at most
+        MAX_SPELLINGS of them), each teacher-forced to its end and one token past it."""
+        model = self.wait_ready()
+        encoded = np.array(self.encoder_output(audio))
+        first = self._decode(encoded, [self._prompt], 1)[0, 0]
+        top = float(first[self._first].max())
+        alive = sorted((item for item in self._spelled if first[item[1][0]] >= top - PRUNE),
+                       key=lambda item: -first[item[1][0]])[:MAX_SPELLINGS]
+        longest = max(len(tokens) for _, tokens in alive)
+        logp = self._decode(encoded, [self._prompt + tokens for _, tokens in alive], longest + 1)
+        spelled = [(p, float(sum(lp[j, t] for j, t in enumerate(tokens))),
+                    float(np.logaddexp.reduce(lp[len(tokens), model.end_tokens])))
+                   for (p, tokens), lp in zip(alive, logp)]
+        return Reading(first, spelled)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The decoder's view of one utterance, before any scores: the first token's
+    log-probabilities, and for each spelling it followed, (phrase, log p of its tokens,
+    log p that the text ends right after it)."""
+    first: np.ndarray
+    spelled: list[tuple[str, float, float]]
+
+    def none(self, first_tokens: list[int]) -> float:
+        """"None": the first token starts no phrase (spellings start with `first_tokens`)."""
+        return float(np.logaddexp.reduce(np.delete(self.first, first_tokens)))
+
+    def phrase_scores(self, phrases: list[str], require_end: bool = True) -> dict[str, float]:
+        """Each phrase: the log of the summed probability of its spellings followed."""
+        per_phrase: dict[str, list[float]] = {p: [] for p in phrases}
+        for p, body, end in self.spelled:
+            if p in per_phrase:
+                per_phrase[p].append(body + (end if require_end else 0.0))
+        return {p: _logsumexp(v) for p, v in per_phrase.items()}
+
+    def scores(self, phrases: list[str], first_tokens: list[int],
+               settings: WhisperSettings) -> Scores:
+        return as_scores(self.phrase_scores(phrases, settings.require_end), self.none(first_tokens))
+
+
+def as_scores(phrases: dict[str, float], none: float) -> Scores:
+    best = max(phrases, key=phrases.__getitem__)
+    return Scores(phrases, none, best if phrases[best] > none else "")

