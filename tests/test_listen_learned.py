@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from listen_support import (
+    commands,
+    listen,
     BIKE,
     CLEAR_COMMANDS,
     SENTENCE,
@@ -26,18 +28,6 @@ from voicecoach.vocabulary import Vocabulary
 @pytest.fixture(scope="module")
 def vocabulary():
     return load_vocab_file(SPEECH_COMMANDS_VOCAB)
-
-
-def listen(vocabulary, recognizer, x, rate=16000, chunk=1600):
-    listener = Listener(vocabulary, recognizer, sample_rate=rate)
-    events = []
-    for i in range(0, len(x), chunk):
-        events += listener.feed(x[i:i + chunk])
-    return events + listener.finish()
-
-
-def commands(events):
-    return [e for e in events if isinstance(e, Command)]
 
 
 def test_the_model_ships_with_the_package_and_knows_the_ten_words():

@@ -20,7 +20,7 @@ from voicecoach.errors import UserError
 from voicecoach.listen.whisper import WhisperEngine
 from voicecoach.vocabulary import Vocabulary
 
-from listen_support import SENTENCE, espeak_korean, load, silence, speech_data
+from listen_support import commands, listen, SENTENCE, espeak_korean, load, silence, speech_data
 
 # The session intent each Speech Commands word stands for in the default vocabulary.
 DEFAULT_INTENT = {"go": "go", "stop": "stop", "up": "faster", "down": "slower", "yes": "yes",
@@ -33,18 +33,6 @@ def engine():
     e = make_engine(vocabulary)
     assert isinstance(e, WhisperEngine) and e.name == "whisper:tiny.en"
     return vocabulary, e
-
-
-def listen(vocabulary, engine, x, rate=16000, chunk=1600):
-    listener = Listener(vocabulary, engine, sample_rate=rate)
-    events = []
-    for i in range(0, len(x), chunk):
-        events += listener.feed(x[i:i + chunk])
-    return events + listener.finish()
-
-
-def commands(events):
-    return [e for e in events if isinstance(e, Command)]
 
 
 def train_clips(word: str, n: int) -> list[Path]:
