@@ -54,6 +54,7 @@ from voicecoach.listen.learned import (
     SpeechEmbedding,
     pool,
 )
+from voicecoach.listen.head import save_head
 from voicecoach.listen.listener import Listener
 from voicecoach.listen.policy import NOTHING_RECOGNISED
 from voicecoach.listen.scoring import Scores, Utterance
@@ -266,14 +267,8 @@ def train(E, y, hidden: int, C: float, seed: int = 0):
 
 
 def save(model, path: Path, engine_weight: float, none_bias: float):
-    arrays = {"labels": np.array(LABELS), "window": np.float32(WINDOW),
-              "engine_weight": np.float32(engine_weight), "none_bias": np.float32(none_bias),
-              "mean": model["mean"], "scale": model["scale"],
-              "layers": np.int32(len(model["weights"]))}
-    for i, (w, b) in enumerate(model["weights"]):
-        arrays[f"w{i}"], arrays[f"b{i}"] = w, b
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
+    save_head(path, LABELS, model["mean"], model["scale"], model["weights"], window=WINDOW,
+              engine_weight=engine_weight, none_bias=none_bias)
 
 
 def bench_fold(model_path: Path, commands, negatives, noise, none_bias: float,

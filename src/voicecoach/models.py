@@ -303,6 +303,12 @@ def _expected_model_bin(root: Path) -> str | None:
     return _pinned_model_bins(catalogue()).get(meta.get("catalogue")) or meta.get("model_bin_sha256")
 
 
+def whisper_model_digest(path: Path) -> str | None:
+    """The sha256 a Whisper model's model.bin must have (pinned or recorded at install), if
+    known: what identifies the weights (a head trained on them fits no other model)."""
+    return _expected_model_bin(check_whisper_dir(Path(path)))
+
+
 def verify_whisper_model(path: Path) -> None:
     """Check model.bin against its pinned or recorded sha256 (once per process and file
     version); a model with no known digest passes on its layout alone."""

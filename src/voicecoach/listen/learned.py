@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from ..vocabulary import Vocabulary
+from .head import NONE, Head
 from .policy import HALTING
 from .scoring import NEVER, Engine, Scores, Utterance, from_hypothesis
 
 RATE = 16000
 MEL_WINDOW = 76      # log-mel frames (10 ms) per embedding
 MEL_STEP = 8         # frames between embeddings (80 ms)
-NONE = ""            # the classifier's label for "not a command word it knows"
 TAIL_DB = 35.0       # end-pointer tail gate when the classifier knows every phrase
 # The classifier never vetoes a halting intent where it only judges (policy.HALTING).
 # Where the classifier only judges (a mixed vocabulary) and the grammar engine heard no
@@ -80,22 +80,18 @@ class CommandModel:
     """The classifier: pooled embeddings -> probability of each label (NONE first)."""
 
     def __init__(self, path: str | Path | None = None):
-        path = path or _model_file("command_model.npz")
-        with np.load(path, allow_pickle=False) as z:
-            self.labels: tuple[str, ...] = tuple(str(s) for s in z["labels"])
-            self.window = float(z["window"])          # seconds of audio looked at
-            # Decision: log-probabilities, plus `engine_weight` for the word the grammar
-            # engine heard, plus `none_bias` for "none"; the highest score wins.
-            self.engine_weight = float(z["engine_weight"])
-            self.none_bias = float(z["none_bias"])
-            self._mean, self._scale = z["mean"], z["scale"]
-            n = int(z["layers"])
-            self._layers = [(z[f"w{i}"], z[f"b{i}"]) for i in range(n)]
+        self.head = Head(path or _model_file("command_model.npz"))
+        self.labels = self.head.labels
+        self.window = float(self.head.params["window"])          # seconds of audio looked at
+        # Decision: log-probabilities, plus `engine_weight` for the word the grammar
+        # engine heard, plus `none_bias` for "none"; the highest score wins.
+        self.engine_weight = float(self.head.params["engine_weight"])
+        self.none_bias = float(self.head.params["none_bias"])
         self.embedding = SpeechEmbedding()
 
     @property
     def words(self) -> set[str]:
-        return set(self.labels) - {NONE}
+        return self.head.words
 
     def window_samples(self) -> int:
         return round(self.window * RATE)
@@ -108,14 +104,7 @@ class CommandModel:
         return pool(self.embedding(pcm[-n:]))
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        h = (features - self._mean) / self._scale
-        for i, (w, b) in enumerate(self._layers):
-            h = h @ w + b
-            if i < len(self._layers) - 1:
-                h = np.maximum(h, 0.0)
-        h = h - h.max()
-        p = np.exp(h)
-        return p / p.sum()
+        return self.head.probabilities(features)
 
     def decide(self, pcm: np.ndarray, engine_heard: str | None, allowed: set[str],
                none_bias: float | None = None) -> tuple[str, float]:

@@ -37,7 +37,8 @@ class Policy:
 
 # Per engine (the part of an engine's name before ":" or "+"). Whisper: the margin chosen on
 # commands-train/negatives-train, default vocabulary, for at most 1 % false accepts there
-# (tools/calibrate_whisper.py; docs/listening.md). The
+# (tools/calibrate_whisper.py; docs/listening.md); the head fused in ("whisper+head") keeps
+# it, its bias being set for it. The
 # grammar engines give one hypothesis: "none" is -inf when it is a phrase, so margin 0 takes it.
 POLICIES: dict[str, Policy] = {
     "whisper": Policy(margin=-3.0),
@@ -47,8 +48,10 @@ POLICIES: dict[str, Policy] = {
 
 
 def policy_for(engine_name: str) -> Policy:
-    family = engine_name.replace("+", ":").split(":")[0]
-    return POLICIES.get(family, Policy())
+    """The policy of an engine by its name: "whisper:tiny.en" -> "whisper"; one with a part
+    that has no policy of its own ("pocketsphinx+learned", "whisper+head") -> the first."""
+    family = engine_name.split(":")[0]
+    return POLICIES.get(family) or POLICIES.get(family.split("+")[0], Policy())
 
 
 @dataclass(frozen=True)

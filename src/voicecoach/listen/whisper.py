@@ -4,15 +4,21 @@ Whisper (OpenAI, MIT; trained on 680,000 hours of speech) is run through CTransl
 int8 form, with no torch. It does not transcribe here: the closed set of phrases is scored by
 teacher forcing. The utterance's log-mel is encoded once; then, from the prompt
 `<|startoftranscript|>(<|lang|><|transcribe|>)<|notimestamps|>`, one decoder step gives the
-first token's distribution, which prunes the phrases' spellings (lower, sentence and upper
-case, with Whisper's leading space) to the likeliest few; one batched call then forces each
-of those through all its tokens (CTranslate2 returns the distribution at every forced place,
-so a prefix trie stepped depth by depth would only add calls). A phrase's
-score is the log of the summed probability of its spellings (optionally times the
-probability that the text ends there: WhisperSettings.require_end, off by measurement). "None" is the log of the probability of
-every first token that starts no phrase: another word, the end of text, no speech.
+first token's distribution. That scores every one-token spelling (" go", " Stop") outright and
+prunes the longer ones (lower, sentence and upper case, with Whisper's leading space) to the
+likeliest few; one batched call then forces each of those through all its tokens
+(CTranslate2 returns the distribution at every forced place, so a prefix trie stepped depth by
+depth would only add calls). A phrase's score is the log of the summed probability of its
+spellings. "None" is the log of the probability of every first token that starts no phrase:
+another word, the end of text, no speech.
 
 Any phrase a tokenizer can spell works ("water break"): no pronunciation dictionary.
+
+A head (head.py) trained on the encoder output (tools/calibrate_whisper.py `head`) knows the
+ten Speech Commands words and "none". For tiny.en, the model it was trained on, it is fused in:
+a phrase that is one of its words gains HEAD_WEIGHT x (log p(word) - log p(none)) + bias, where
+"none" also takes the words it knows that the vocabulary lacks ("off" is no command in the
+default vocabulary). Phrases it does not know ("how long") keep Whisper's score.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..vocabulary import Vocabulary
+from .head import Head
 from .scoring import NEVER, RATE, EngineError, Scores, Utterance
 
 N_FFT, HOP = 400, 160
@@ -34,7 +41,7 @@ N_FFT, HOP = 400, 160
 CONTEXT_SECONDS = 6.0
 PRUNE = 8.0              # follow spellings whose first token is within this of the best one
 MAX_SPELLINGS = 12       # ... and at most this many (the batch is what costs)
-END_TEXTS = (".", "!", "?", ",", "...")   # a phrase is over: one of these, or end of text
+HEAD_FILE = "whisper_head.npz"   # in listen/models/
 
 
 @dataclass(frozen=True)
@@ -42,9 +49,6 @@ class WhisperSettings:
     context_seconds: float = CONTEXT_SECONDS
     threads: int = 2
     compute_type: str = "int8"
-    # Whether a phrase's score includes the probability that the text ends after it: on the
-    # training speakers it cost accuracy at the same false accepts (docs/listening.md).
-    require_end: bool = False
 
 
 # --- log-mel, as Whisper computes it (80 or 128 bins, Slaney mel scale) ---------------------
@@ -75,10 +79,15 @@ class LogMel:
     def __call__(self, x: np.ndarray, frames: int) -> np.ndarray:
         """float samples -> (n_mels, frames), the audio zero-padded (or cut) to `frames` hops."""
         n = frames * HOP
+        audible = min(len(x), n)
         x = np.concatenate([x[:n], np.zeros(max(0, n - len(x)), np.float32)])
         padded = np.pad(x, (N_FFT // 2, N_FFT // 2), mode="reflect")
-        index = np.arange(N_FFT)[None, :] + HOP * np.arange(frames)[:, None]
-        power = np.abs(np.fft.rfft(padded[index] * self._window, axis=1)) ** 2
+        # Frames past the audio see only the zeros it is padded with: no FFT needed for them
+        # (a command fills a fifth of the context).
+        sounding = min(frames, (audible + N_FFT // 2) // HOP + 2)
+        index = np.arange(N_FFT)[None, :] + HOP * np.arange(sounding)[:, None]
+        power = np.zeros((frames, N_FFT // 2 + 1), np.float64)
+        power[:sounding] = np.abs(np.fft.rfft(padded[index] * self._window, axis=1)) ** 2
         log = np.log10(np.maximum(self._filters @ power.T, 1e-10))
         log = np.maximum(log, log.max() - 8.0)
         return ((log + 4.0) / 4.0).astype(np.float32)
@@ -111,8 +120,6 @@ class WhisperModel:
         self.sot, self.eot = token("<|startoftranscript|>"), token("<|endoftext|>")
         self.no_timestamps = token("<|notimestamps|>")
         self.transcribe = token("<|transcribe|>")
-        self.end_tokens = sorted({self.eot} | {i for t in END_TEXTS for i in self.encode(t)[:1]
-                                              if len(self.encode(t)) == 1})
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False).ids
@@ -169,6 +176,51 @@ def _logsumexp(values) -> float:
     return m + math.log(sum(math.exp(v - m) for v in values))
 
 
+def default_head() -> Head | None:
+    """The head shipped in the package (None if it is not there: Whisper listens alone)."""
+    from importlib import resources
+    try:
+        return Head(str(resources.files("voicecoach.listen") / "models" / HEAD_FILE))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How a head's judgement is added to Whisper's phrase scores (see the module docstring)."""
+    head: Head
+    weight: float
+    bias: float
+
+    @classmethod
+    def for_model(cls, model_path: Path, head: Head | None) -> "Fusion | None":
+        """The head's fusion if it was trained on this model's weights (their pinned or
+        recorded sha256; model.bin itself is checked when loaded), else None."""
+        from ..models import ModelError, whisper_model_digest
+        try:
+            digest = whisper_model_digest(model_path)
+        except ModelError:
+            return None       # not a model folder: loading it will say so
+        if head is None or digest is None or head.params.get("model_sha256") != digest:
+            return None
+        return cls(head, float(head.params["weight"]), float(head.params["bias"]))
+
+    def apply(self, phrases: dict[str, float], head_logp: np.ndarray) -> dict[str, float]:
+        labels = self.head.labels
+        absent = [i for i, w in enumerate(labels) if i and w not in phrases]
+        none = float(np.logaddexp.reduce(head_logp[[0] + absent]))
+        index = {w: i for i, w in enumerate(labels)}
+        return {p: s + self.weight * (float(head_logp[index[p]]) - none) + self.bias
+                if p in index and p and s > NEVER else s for p, s in phrases.items()}
+
+
+def pooled(encoded: np.ndarray, samples: int) -> np.ndarray:
+    """The encoder's view of `samples` of audio at the start of its context (one frame per
+    20 ms): the mean and the maximum over those frames."""
+    frames = encoded[0, :max(1, min(encoded.shape[1], int(math.ceil(samples / (2 * HOP)))))]
+    return np.concatenate([frames.mean(0), frames.max(0)])
+
+
 class WhisperEngine:
     """The Whisper scorer as a listener engine (see scoring.Engine)."""
 
@@ -177,13 +229,16 @@ class WhisperEngine:
     tail_db = 35.0              # no need to wait for the softest end of a word
 
     def __init__(self, vocabulary: Vocabulary, model_path: Path,
-                 settings: WhisperSettings = WhisperSettings()):
+                 settings: WhisperSettings = WhisperSettings(), head: Head | None | str = "default"):
+        """`head`: a head to fuse in where it fits the model, None for Whisper alone."""
         self.vocabulary = vocabulary
         self.settings = settings
         self.phrases = list(dict.fromkeys(vocabulary.all_phrases()))
         self.language = vocabulary.language.split("-")[0].lower()
         self._path = Path(model_path)
-        self.name = f"whisper:{model_name(self._path)}"
+        self.fusion = Fusion.for_model(self._path, default_head() if head == "default" else head)
+        # The head moves the scores' scale: its own policy (policy.POLICIES).
+        self.name = f"whisper{'+head' if self.fusion else ''}:{model_name(self._path)}"
         self._error: EngineError | None = None
         self._ready = threading.Event()
         self._model: WhisperModel | None = None
@@ -240,7 +295,7 @@ class WhisperEngine:
         return model.model.encode(ctranslate2.StorageView.from_array(mel[None]), to_cpu=True)
 
     def score(self, utterance: Utterance) -> Scores:
-        return self.read(utterance.audio).scores(self.phrases, self._first, self.settings)
+        return self.read(utterance.audio).scores(self.phrases, self._first, self.fusion)
 
     def first_tokens(self, phrases) -> list[int]:
         """The tokens any spelling of these phrases starts with."""
@@ -268,47 +323,59 @@ class WhisperEngine:
                                                              for l in steps]))
         return out
 
-    def read(self, audio: np.ndarray) -> "Reading":
-        """What the decoder makes of the audio: one call for the first token, then one batched
-        call for the likeliest spellings (within PRUNE of the best first token, at most
-        MAX_SPELLINGS of them), each teacher-forced to its end and one token past it."""
-        model = self.wait_ready()
-        encoded = np.array(self.encoder_output(audio))
+    def read(self, audio: np.ndarray, encoded: np.ndarray | None = None) -> "Reading":
+        """What the decoder makes of the audio: one call for the first token (which scores
+        the one-token spellings), then one batched call for the likeliest longer spellings
+        (first token within PRUNE of the best, at most MAX_SPELLINGS of them), each
+        teacher-forced to its end. `encoded`: the audio's encoder output, if the caller has it."""
+        if encoded is None:
+            encoded = np.array(self.encoder_output(audio))
         first = self._decode(encoded, [self._prompt], 1)[0, 0]
         top = float(first[self._first].max())
-        alive = sorted((item for item in self._spelled if first[item[1][0]] >= top - PRUNE),
-                       key=lambda item: -first[item[1][0]])[:MAX_SPELLINGS]
-        longest = max(len(tokens) for _, tokens in alive)
-        logp = self._decode(encoded, [self._prompt + tokens for _, tokens in alive], longest + 1)
-        spelled = [(p, float(sum(lp[j, t] for j, t in enumerate(tokens))),
-                    float(np.logaddexp.reduce(lp[len(tokens), model.end_tokens])))
-                   for (p, tokens), lp in zip(alive, logp)]
-        return Reading(first, spelled)
+        spelled = [(p, float(first[tokens[0]])) for p, tokens in self._spelled if len(tokens) == 1]
+        longer = sorted((item for item in self._spelled
+                         if len(item[1]) > 1 and first[item[1][0]] >= top - PRUNE),
+                        key=lambda item: -first[item[1][0]])[:MAX_SPELLINGS]
+        if longer:
+            # Each prompt holds all the spelling's tokens (measured: CTranslate2 then returns
+            # the distribution at each of their places; with the last one left out, it may not).
+            logp = self._decode(encoded, [self._prompt + tokens for _, tokens in longer],
+                                max(len(tokens) for _, tokens in longer))
+            spelled += [(p, float(sum(lp[j, t] for j, t in enumerate(tokens))))
+                        for (p, tokens), lp in zip(longer, logp)]
+        head = None
+        if self.fusion is not None:
+            head = self.fusion.head.log_probabilities(pooled(encoded, len(audio)))
+        return Reading(first, spelled, head)
 
 
 @dataclass(frozen=True)
 class Reading:
     """The decoder's view of one utterance, before any scores: the first token's
-    log-probabilities, and for each spelling it followed, (phrase, log p of its tokens,
-    log p that the text ends right after it)."""
+    log-probabilities, (phrase, log p of its tokens) for each spelling followed, and the head's
+    log-probabilities of its labels (None: no head)."""
     first: np.ndarray
-    spelled: list[tuple[str, float, float]]
+    spelled: list[tuple[str, float]]
+    head: np.ndarray | None = None
 
     def none(self, first_tokens: list[int]) -> float:
         """"None": the first token starts no phrase (spellings start with `first_tokens`)."""
         return float(np.logaddexp.reduce(np.delete(self.first, first_tokens)))
 
-    def phrase_scores(self, phrases: list[str], require_end: bool = True) -> dict[str, float]:
+    def phrase_scores(self, phrases: list[str]) -> dict[str, float]:
         """Each phrase: the log of the summed probability of its spellings followed."""
         per_phrase: dict[str, list[float]] = {p: [] for p in phrases}
-        for p, body, end in self.spelled:
+        for p, logp in self.spelled:
             if p in per_phrase:
-                per_phrase[p].append(body + (end if require_end else 0.0))
+                per_phrase[p].append(logp)
         return {p: _logsumexp(v) for p, v in per_phrase.items()}
 
     def scores(self, phrases: list[str], first_tokens: list[int],
-               settings: WhisperSettings) -> Scores:
-        return as_scores(self.phrase_scores(phrases, settings.require_end), self.none(first_tokens))
+               fusion: Fusion | None = None) -> Scores:
+        scores = self.phrase_scores(phrases)
+        if fusion is not None and self.head is not None:
+            scores = fusion.apply(scores, self.head)
+        return as_scores(scores, self.none(first_tokens))
 
 
 def as_scores(phrases: dict[str, float], none: float) -> Scores:
