@@ -61,7 +61,8 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
     raise UserError(f"bench live: timed out waiting for {what}")
 
 
-def run(commands: list[str] = COMMANDS, voice: str = USER_VOICE, progress=print) -> dict:
+def run(commands: list[str] = COMMANDS, voice: str = USER_VOICE, progress=print,
+        engine: str | None = None) -> dict:
     from .virtual_audio import VirtualAudio, VirtualAudioUnavailable
     try:
         audio = VirtualAudio().start()
@@ -69,12 +70,13 @@ def run(commands: list[str] = COMMANDS, voice: str = USER_VOICE, progress=print)
         raise UserError(f"bench live needs virtual audio devices: {e}") from None
     work = Path(tempfile.mkdtemp(prefix="voicecoach-bench-live-"))
     try:
-        return _measure(audio, work, commands, voice, progress)
+        return _measure(audio, work, commands, voice, progress, engine)
     finally:
         audio.stop()
 
 
-def _measure(audio, work: Path, commands: list[str], voice: str, progress) -> dict:
+def _measure(audio, work: Path, commands: list[str], voice: str, progress,
+             engine: str | None) -> dict:
     script = work / "latency.yaml"
     script.write_text(BENCH_SCRIPT)
     # The user's track: each command, and where its speech ends (from the rendered audio).
@@ -99,7 +101,8 @@ def _measure(audio, work: Path, commands: list[str], voice: str, progress) -> di
     with audio.recording_earbuds(recording):
         coach = subprocess.Popen(
             [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--earbuds",
-             "--input-device", "pulse", "--output-device", "pulse", "--log", str(log), "-q"],
+             "--input-device", "pulse", "--output-device", "pulse", "--log", str(log), "-q",
+             *(["--engine", engine] if engine else [])],
             env=audio.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             _wait_for(lambda: log.exists() and '"ready"' in log.read_text(), 60, "the coach")
@@ -138,7 +141,10 @@ def _measure(audio, work: Path, commands: list[str], voice: str, progress) -> di
     per_command = [(phrase, answer_latency_ms(rec, rate, offset + end) if silent_before(start)
                     else "overlapped") for (start, phrase), end in zip(says, ends)]
     latencies = [ms for _, ms in per_command if isinstance(ms, float)]
-    # The listener's share: from the end of speech to its decision, on the microphone's clock.
+    # The listener's share: from the end of speech to its decision, on the microphone's clock;
+    # and how far behind the session's clock the audio was when it was decided (input
+    # buffering, and any backlog of work).
+    behind = [round((h["t"] - h["t_audio"]) * 1000, 1) for h in heard]
     decide = [round((h["t_audio_decided"] - h["t_audio_end"]) * 1000, 1) for h in heard]
     ms = sorted(latencies)
     return {
@@ -154,6 +160,8 @@ def _measure(audio, work: Path, commands: list[str], voice: str, progress) -> di
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
         "listener_decision_ms_p50": statistics.median(decide) if decide else None,
         "listener_decision_ms_max": max(decide) if decide else None,
+        "audio_behind_ms_p50": statistics.median(behind) if behind else None,
+        "audio_behind_ms_max": max(behind) if behind else None,
         "per_command_ms": [[p, round(v, 1) if isinstance(v, float) else v] for p, v in per_command],
         "mode": "earbuds (barge-in), PulseAudio null sinks through ALSA",
     }

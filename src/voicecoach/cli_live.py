@@ -43,6 +43,8 @@ def register(sub, bench_sub) -> None:
     p = bench_sub.add_parser("live", help="end-to-end latency, CPU and memory of a live session",
                              description="Run a live session through virtual audio devices "
                                          "(a private PulseAudio server) and measure it from outside.")
+    from .listen.registry import ENGINES
+    p.add_argument("--engine", choices=ENGINES, help="recogniser of the session (default: as `run`)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_live)
 
@@ -89,7 +91,7 @@ def cmd_track(args: argparse.Namespace) -> int:
 
 def cmd_bench_live(args: argparse.Namespace) -> int:
     from .bench_live import run
-    result = run(progress=lambda m: print(m, file=sys.stderr))
+    result = run(progress=lambda m: print(m, file=sys.stderr), engine=args.engine)
     from .cli import print_figures
     print_figures(result, args.json)
     return 0

@@ -25,6 +25,9 @@ from .events import Command, ListenerEvent, Rejected, TimelineEvent
 from .session import Session, format_time
 from .speech_queue import Cut, SpeechAction, Started
 
+# At most this many blocks are taken in one turn of the loop (the session's schedule must
+# still run if listening ever falls behind for long).
+CATCH_UP_BLOCKS = 50
 BLOCK_SECONDS = 0.02          # microphone block: the listener's granularity, 20 ms
 SPEAKER_TAIL = 0.35           # seconds the microphone stays muted after the coach stops (room echo)
 REOPEN_EVERY = 2.0            # seconds between attempts to reopen a lost microphone
@@ -48,6 +51,9 @@ class AudioInput(Protocol):
     def read(self, timeout: float) -> np.ndarray | None:
         """The next block of samples (frames x channels), None when none came in `timeout`.
         Raises InputLost when the device is gone."""
+
+    def waiting(self) -> int:
+        """Blocks that have come in and can be read at once."""
 
     def close(self) -> None: ...
 
@@ -99,6 +105,12 @@ class FileInput:
         block = self.data[self.position:end]
         self.position = end
         return block
+
+    def waiting(self) -> int:
+        if isinstance(self.clock, VirtualClock):
+            return 0                 # virtual time: a block comes in when it is read
+        due = int((self.clock.now() - self._origin) * self.rate)
+        return max(0, min(due, len(self.data)) - self.position) // self.block
 
     def close(self) -> None:
         pass
@@ -195,6 +207,9 @@ class MicrophoneInput:
         self._last_block = time.monotonic()
         self._delivering = True
         return block
+
+    def waiting(self) -> int:
+        return self._queue.qsize()
 
     def reopen(self) -> bool:
         """Try to open the same microphone again (by name). PortAudio is not re-initialised to
@@ -304,18 +319,25 @@ class LiveCoach:
             self.session.advance(self.clock.now())
 
     def _take_input(self, wait: float) -> None:
+        """The next block, and every block that came in meanwhile: after a long piece of work
+        (an utterance scored) the listener catches up at once, not a block per turn of the
+        loop, so that what it decides is not acted on late."""
         try:
             block = self.source.read(wait)
+            for _ in range(CATCH_UP_BLOCKS):
+                if block is None:
+                    break
+                self._listen(block, behind=self.source.waiting())
+                block = self.source.read(0.0) if self.source.waiting() else None
         except InputLost as e:
             self._input_lost(str(e))
-            return
-        if block is None:
-            return
+
+    def _listen(self, block: np.ndarray, behind: int) -> None:
         seconds = len(block) / self.source.rate
         self.audio_time += seconds
         # On the session clock (the microphone's own time runs from when it opened), the block
-        # just arrived and covers the last `seconds`.
-        arrived = self.clock.now()
+        # arrived `behind` blocks ago and covers the `seconds` before that.
+        arrived = self.clock.now() - behind * seconds
         if not self.earbuds and arrived - seconds < self._speaking_until + SPEAKER_TAIL:
             block = np.zeros_like(block)      # the coach is talking: don't listen to it
         for event in self.listener.feed(block):

@@ -25,7 +25,7 @@ from .audio import ENGINE_RATE, AudioFileError, load_mono_16k
 from .listener import Listener
 
 GAP_SECONDS = 1.5
-CHUNK = 1600          # 100 ms, as a microphone callback would deliver
+CHUNK = 320           # 20 ms, as the live microphone delivers blocks (live.BLOCK_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def run(commands: list[Clip], negatives: list[Clip], make_listener: Callable[[],
             i = int(np.searchsorted(bounds, mid, side="right")) - 1
             commands_in[min(max(i, 0), len(clips) - 1)].append(e)
     correct = false_accepts = 0
-    latencies = []
+    latencies, ends = [], []
     # What each expected intent came out as ("none": no command; "-" stands for the negatives).
     confusion: dict[str, Counter] = {}
     for c, x, s, got in zip(clips, audio, starts, commands_in):
@@ -158,14 +158,20 @@ def run(commands: list[Clip], negatives: list[Clip], make_listener: Callable[[],
                 correct += 1
                 done = ready_at.get(id(got[0]), got[0].t_decided)
                 latencies.append(done - (s / ENGINE_RATE + speech_end(x)))
+                ends.append(got[0].t_end - (s / ENGINE_RATE + speech_end(x)))
         elif got:
             false_accepts += 1
     lat = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+    # Where the latency goes: the end-pointer's end of speech after the clip's own, and the
+    # decision after that (the hangover, and any work not done ahead).
+    lag = np.array(ends) * 1000 if ends else np.array([np.nan])
     return {
         "accuracy": round(correct / max(len(commands), 1), 4),
         "false_accept_rate": round(false_accepts / max(len(negatives), 1), 4),
         "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
         "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
+        "endpoint_lag_ms_p50": round(float(np.percentile(lag, 50)), 1),
+        "decided_after_endpoint_ms_p95": round(float(np.percentile(lat - lag, 95)), 1),
         "rtf": round(cpu / (pos / ENGINE_RATE), 4),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "commands": len(commands), "negatives": len(negatives),
