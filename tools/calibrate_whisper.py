@@ -50,7 +50,7 @@ from voicecoach.listen.head import NONE, Head, save_head
 from voicecoach.listen.policy import POLICIES, Policy, decide
 from voicecoach.listen.registry import make_engine
 from voicecoach.listen.whisper import (
-    HEAD_FILE, Fusion, Reading, WhisperEngine, WhisperSettings, as_scores)
+    HEAD_FILE, Fusion, Reading, WhisperEngine, WhisperSettings, as_scores, fuse)
 from voicecoach.models import find_whisper_model, whisper_model_digest
 from voicecoach.vocabulary import Vocabulary
 
@@ -212,19 +212,16 @@ def _candidates(data: dict, name: str, vocabulary: Vocabulary, ref: WhisperEngin
     """Per clip, for a fast search over the fusion's bias and the margin: the best fused score
     of a phrase the head knows (before the bias) and of one it does not, their intents,
     "none", and the intent expected."""
-    labels = {w: i for i, w in enumerate(HEAD_LABELS) if w}
-    absent = [i for w, i in labels.items() if vocabulary.intent_for(w) is None]
     rows = []
     for clip, (phrases, none), lp in zip(data["clips"], clip_scores(data, vocabulary, ref.first_tokens),
                                          head_logp):
-        head_none = float(np.logaddexp.reduce(lp[[0] + absent]))
+        fused = fuse(phrases, lp, HEAD_LABELS, weight, 0.0)
         known, other = (-1e9, None), (-1e9, None)
-        for p, score in phrases.items():
-            score = max(score, -60.0)
-            if p in labels:
-                known = max(known, (score + weight * (lp[labels[p]] - head_none), p))
+        for p, score in fused.items():
+            if p in HEAD_LABELS:
+                known = max(known, (max(score, -60.0), p))
             else:
-                other = max(other, (score, p))
+                other = max(other, (max(score, -60.0), p))
         rows.append((known[0], other[0], vocabulary.intent_for(known[1]) if known[1] else None,
                      vocabulary.intent_for(other[1]) if other[1] else None, max(none, -60.0),
                      expected(name, vocabulary, clip["word"], clip["command"])))

@@ -16,12 +16,13 @@ Any phrase a tokenizer can spell works ("water break"): no pronunciation diction
 
 A head (head.py) trained on the encoder output (tools/calibrate_whisper.py `head`) knows the
 ten Speech Commands words and "none". For tiny.en, the model it was trained on, it is fused in:
-a phrase that is one of its words gains HEAD_WEIGHT x (log p(word) - log p(none)) + bias, where
+a phrase that is one of its words gains weight x (log p(word) - log p(none)) + bias, where
 "none" also takes the words it knows that the vocabulary lacks ("off" is no command in the
 default vocabulary). Phrases it does not know ("how long") keep Whisper's score.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -182,8 +183,10 @@ def _logsumexp(values) -> float:
     return m + math.log(sum(math.exp(v - m) for v in values))
 
 
+@functools.lru_cache(maxsize=1)
 def default_head() -> Head | None:
-    """The head shipped in the package (None if it is not there: Whisper listens alone)."""
+    """The head shipped in the package, read once per process (None if it is not there:
+    Whisper listens alone)."""
     from importlib import resources
     try:
         return Head(str(resources.files("voicecoach.listen") / "models" / HEAD_FILE))
@@ -212,12 +215,17 @@ class Fusion:
         return cls(head, float(head.params["weight"]), float(head.params["bias"]))
 
     def apply(self, phrases: dict[str, float], head_logp: np.ndarray) -> dict[str, float]:
-        labels = self.head.labels
-        absent = [i for i, w in enumerate(labels) if i and w not in phrases]
-        none = float(np.logaddexp.reduce(head_logp[[0] + absent]))
-        index = {w: i for i, w in enumerate(labels)}
-        return {p: s + self.weight * (float(head_logp[index[p]]) - none) + self.bias
-                if p in index and p and s > NEVER else s for p, s in phrases.items()}
+        return fuse(phrases, head_logp, self.head.labels, self.weight, self.bias)
+
+
+def fuse(phrases: dict[str, float], head_logp: np.ndarray, labels, weight: float,
+         bias: float) -> dict[str, float]:
+    """Phrase scores with a head's log-probabilities of its `labels` (none first) fused in."""
+    absent = [i for i, w in enumerate(labels) if i and w not in phrases]
+    none = float(np.logaddexp.reduce(head_logp[[0] + absent]))
+    index = {w: i for i, w in enumerate(labels)}
+    return {p: s + weight * (float(head_logp[index[p]]) - none) + bias
+            if p in index and p and s > NEVER else s for p, s in phrases.items()}
 
 
 def pooled(encoded: np.ndarray, samples: int) -> np.ndarray:
@@ -246,7 +254,6 @@ class WhisperEngine:
         self.language = vocabulary.language.split("-")[0].lower()
         self._path = Path(model_path)
         self.fusion = Fusion.for_model(self._path, default_head() if head == "default" else head)
-        # The head moves the scores' scale: its own policy (policy.POLICIES).
         self.name = f"whisper{'+head' if self.fusion else ''}:{model_name(self._path)}"
         self._error: EngineError | None = None
         self._ready = threading.Event()
