@@ -63,6 +63,19 @@ def _keep_last_chunk(engine) -> None:
     _espeak.SetSynthCallback(on_synth)
 
 
+def _current_parameters():
+    """(rate, volume) espeak-ng will speak with now. pyttsx3 queues parameter changes in
+    espeak-ng's command fifo (asynchronous mode) and now and then, on a busy machine, the
+    first text of a fresh engine is spoken at the old rate (the constructor's 200 words per
+    minute instead of the 160 asked for) and the change never takes effect: the parameters
+    are then set again and the job rendered again."""
+    import ctypes
+    from pyttsx3.drivers import _espeak
+    get = _espeak.dll.espeak_GetParameter
+    get.restype, get.argtypes = ctypes.c_int, [ctypes.c_int, ctypes.c_int]
+    return get(_espeak.RATE, 1), get(_espeak.VOLUME, 1)
+
+
 def _frames(path: str) -> int:
     import wave
     with wave.open(path, "rb") as w:
@@ -93,20 +106,26 @@ def main() -> int:
                 voice = _resolve_voice(voices, req["voice"])
                 if voice is None:
                     raise ValueError(f"no voice {req['voice']!r} (see `voicecoach voices`)")
-            engine.setProperty("voice", voice)
-            engine.setProperty("rate", int(req["rate"]))
-            engine.setProperty("volume", float(req["volume"]))
+            wanted = (int(req["rate"]), int(round(float(req["volume"]) * 100, 2)))
             # Now and then (first job of a fresh engine, busy machine) the driver writes an
-            # empty file; in our runs a second try of the same job produced the audio.
-            for attempt in range(2):
+            # empty file, or speaks at the old rate; in our runs another try of the same job
+            # produced the audio asked for.
+            for attempt in range(3):
+                engine.setProperty("voice", voice)
+                engine.setProperty("rate", int(req["rate"]))
+                engine.setProperty("volume", float(req["volume"]))
                 engine.save_to_file(req["text"], req["path"])
                 engine.runAndWait()
                 if not os.path.exists(req["path"]):
                     raise RuntimeError("runAndWait returned without writing the file")
-                if _frames(req["path"]) > 0:
+                seen = (_frames(req["path"]), _current_parameters())
+                if seen[0] > 0 and seen[1] == wanted:
                     break
             else:
-                raise RuntimeError("pyttsx3 wrote an empty WAV file, twice")
+                frames, (rate, volume) = seen
+                raise RuntimeError(f"three tries, and the last wrote {frames} samples at rate "
+                                   f"{rate} and volume {volume} % (asked for {wanted[0]} and "
+                                   f"{wanted[1]} %)")
             replies.write(json.dumps({"ok": voice}) + "\n")
         except Exception as e:
             replies.write(json.dumps({"error": f"{type(e).__name__}: {e}"}) + "\n")
