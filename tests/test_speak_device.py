@@ -45,8 +45,10 @@ PLAY = textwrap.dedent("""
 def test_the_live_player_plays_through_a_sounddevice_stream(pulse, tmp_path):
     recording = tmp_path / "monitor.raw"
     with open(recording, "wb") as f:
+        # 100 ms of recording buffer: with 20 ms the recorder itself lost parts of the stream
+        # on a 2-core VM (0.24-0.75 s recorded of 0.6 s played).
         rec = subprocess.Popen(["parec", "-d", "earbuds.monitor", "--raw", "--format=s16le",
-                                "--rate=22050", "--channels=1", "--latency-msec=20"],
+                                "--rate=22050", "--channels=1", "--latency-msec=100"],
                                env=pulse.env(), stdout=f, stderr=subprocess.DEVNULL)
         try:
             done = subprocess.run([sys.executable, "-c", PLAY], env=pulse.env(), capture_output=True,

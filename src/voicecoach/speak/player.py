@@ -23,7 +23,7 @@ from .sinks import PacedSink, Sink
 from .tts import resample
 
 CUT_FADE = 0.010        # seconds: long enough not to click, short enough to sound "cut"
-BLOCK = 128             # samples per live block (5.8 ms at 22050 Hz)
+BLOCK = 256             # samples per live block (11.6 ms at 22050 Hz; the sink's block)
 
 
 @dataclass
