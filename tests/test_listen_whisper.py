@@ -94,6 +94,23 @@ def test_a_sentence_and_other_words_are_rejected(engine, clip):
     assert any(isinstance(ev, Rejected) for ev in events)
 
 
+def test_whisper_hears_an_utterance_to_its_own_limit_of_four_seconds(engine):
+    # Over steady noise the end-pointer merges a command with the noise into a long stretch:
+    # Whisper scores stretches up to 4 s (the grammar engines stop at 2.5 s). The 3.5 s
+    # sentence is scored, and rejected as no command, not cut off as too long.
+    from voicecoach.listen.listener import ListenerSettings
+    from voicecoach.listen.policy import NOT_A_COMMAND, TOO_LONG
+    vocabulary, e = engine
+    x, _ = load(SENTENCE)
+    audio = np.concatenate([silence(1.0), x, silence(0.6)])
+    events = listen(vocabulary, e, audio)
+    reasons = [ev.reason for ev in events if isinstance(ev, Rejected)]
+    assert commands(events) == [] and NOT_A_COMMAND in reasons and TOO_LONG not in reasons
+    # A listener told otherwise keeps to its own limit.
+    events = listen(vocabulary, e, audio, settings=ListenerSettings(max_utterance=2.5))
+    assert TOO_LONG in [ev.reason for ev in events if isinstance(ev, Rejected)]
+
+
 def test_words_the_vocabulary_lacks_are_no_command_even_where_the_head_knows_them(engine):
     # "on", "off", "left", "right": the head knows them, the default vocabulary does not; the
     # head's belief in them counts as "none" (else "off" might pass for "go" or "stop").

@@ -42,10 +42,8 @@ def make_track(tmp_path: Path, says: list[tuple[float, str]], name="user.wav") -
 
 def run_fast(tmp_path, script: Path, track: Path, *extra: str, name="run"):
     out, log = tmp_path / f"{name}-coach.wav", tmp_path / f"{name}.jsonl"
-    # PocketSphinx, as the clips were chosen for it (Whisper lost a "stop" over the device
-    # chain: an open finding, docs/listening.md).
     status = main(["run", str(script), "--input", str(track), "--fast", "--json",
-                   "--engine", "pocketsphinx", "--output", str(out), "--log", str(log), *extra])
+                   "--output", str(out), "--log", str(log), *extra])
     records = [json.loads(l) for l in log.read_text().splitlines()]
     return status, records, out
 
@@ -170,7 +168,7 @@ def test_the_status_line_shows_state_step_speed_time_and_what_was_heard(tmp_path
     clock = VirtualClock()
     source = FileInput(track, clock)
     vocab = script.vocabulary()
-    coach = LiveCoach(Session(script, clock), Listener(vocab, make_engine(vocab, "pocketsphinx"),
+    coach = LiveCoach(Session(script, clock), Listener(vocab, make_engine(vocab),
                       sample_rate=source.rate), source, clock, earbuds=True)
     lines = []
     coach.status = lines.append

@@ -70,6 +70,10 @@ def best_match(recording: np.ndarray, sound: np.ndarray) -> float:
     return float(np.max(corr[:len(recording)] / denom))
 
 
+# These sessions listen with PocketSphinx. With Whisper in the coach (2026-12-02, 2-core VM),
+# the coach's speech reached the earbuds with many 10-50 ms gaps (PortAudio through ALSA's
+# PulseAudio plugin), enough to fail the check that the cues were heard, and the device-loss
+# session once heard an extra utterance: an open finding (docs/listening.md).
 def test_a_live_session_through_real_audio_devices(pulse, tmp_path, clear_clips_at):
     clear_clips = clear_clips_at(pulse.rate)
     script = tmp_path / "live.yaml"

@@ -144,6 +144,7 @@ class WindowRecorder:
     name = "recorder"
     speculative = False
     tail_db = TAIL_DB     # as the learned engine for a vocabulary of known words
+    max_utterance = learned.LearnedEngine.max_utterance
 
     def __init__(self, window: float):
         self.context_seconds = window

@@ -20,6 +20,7 @@ class _GrammarDecoder:
     speculative = False
     context_seconds = 0.0
     tail_db = None              # a tail gate cut soft word endings for them (docs/listening.md)
+    max_utterance = 2.5         # commands are short; longer speech is conversation
     min_confidence = 0.0
     _phrases: set[str]
 

@@ -134,6 +134,7 @@ class LearnedEngine:
     """The command classifier as a listener engine, fused with a grammar decoder (see above)."""
 
     speculative = False          # the grammar decoder inside it streams
+    max_utterance = 2.5
 
     def __init__(self, vocabulary: Vocabulary, model: CommandModel, inner: Engine | None,
                  none_bias: float | None = None, add_margin: float | None = ADD_MARGIN):

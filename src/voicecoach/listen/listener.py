@@ -38,7 +38,7 @@ SPECULATE_AFTER = 0.04
 class ListenerSettings:
     frontend: FrontendSettings = field(default_factory=FrontendSettings)
     min_utterance: float = 0.12     # shorter bursts are clicks and knocks
-    max_utterance: float = 2.5      # commands are short; longer speech is conversation
+    max_utterance: float | None = None   # longer speech is no command (None: the engine's)
     policy: Policy | None = None    # None: the engine's (policy.POLICIES)
     partial_interval: float = 0.2   # seconds of audio between partial-text updates
     denoise: bool = True            # spectral noise suppression before VAD and recogniser
@@ -59,6 +59,7 @@ class Listener:
             # depend on where the end-pointer puts the end of a word, so it can decide sooner).
             frontend = replace(frontend, tail_db=self.engine.tail_db)
         self._endpointer = Endpointer(frontend)
+        self.max_utterance = settings.max_utterance or self.engine.max_utterance
         self._denoiser = NoiseSuppressor() if settings.denoise else None
         self._pending = np.zeros(0, np.float32)
         self._pre_roll_frames = max(1, round(settings.frontend.pre_roll / FRAME_SECONDS))
@@ -137,7 +138,7 @@ class Listener:
             self._speculation = None     # speech went on: what was scored ahead is stale
         if decision.boundary is Boundary.END:
             events.append(self._decide(decision.t))
-        elif now - self._utterance_start > self.settings.max_utterance:
+        elif now - self._utterance_start > self.max_utterance:
             # Decide now rather than at the end: a long stretch of speech is not a command,
             # and the engine's work must stay bounded.
             events.append(Rejected("", TOO_LONG, self._utterance_start, now, now))

@@ -91,6 +91,7 @@ class Engine(Protocol):
     speculative: bool        # worth scoring ahead at pauses (pure function of the audio)
     context_seconds: float   # audio wanted from before the speech (beyond the pre-roll)
     tail_db: float | None    # the end-pointer's tail gate this engine wants (None: off)
+    max_utterance: float     # seconds of speech past which an utterance is no command
 
     def wait_ready(self) -> None: ...            # block until the model is loaded
     def begin(self) -> None: ...                 # an utterance starts
