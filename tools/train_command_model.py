@@ -57,7 +57,7 @@ from voicecoach.listen.learned import (
 from voicecoach.listen.head import save_head
 from voicecoach.listen.listener import Listener
 from voicecoach.listen.policy import NOTHING_RECOGNISED
-from voicecoach.listen.scoring import Scores, Utterance
+from voicecoach.listen.scoring import COMMAND_SECONDS, Scores, Utterance
 from voicecoach.listen.vocabfile import load_vocab_file
 from voicecoach.vocabulary import Vocabulary
 
@@ -144,7 +144,7 @@ class WindowRecorder:
     name = "recorder"
     speculative = False
     tail_db = TAIL_DB     # as the learned engine for a vocabulary of known words
-    max_utterance = learned.LearnedEngine.max_utterance
+    max_utterance = COMMAND_SECONDS
 
     def __init__(self, window: float):
         self.context_seconds = window

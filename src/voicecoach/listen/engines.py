@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..vocabulary import Vocabulary
 from .grammar import EVERYDAY_WORDS, competitor_words, jsgf_for, missing_words
-from .scoring import EngineError, Scores, Utterance, from_hypothesis
+from .scoring import COMMAND_SECONDS, EngineError, Scores, Utterance, from_hypothesis
 
 
 class _GrammarDecoder:
@@ -20,7 +20,7 @@ class _GrammarDecoder:
     speculative = False
     context_seconds = 0.0
     tail_db = None              # a tail gate cut soft word endings for them (docs/listening.md)
-    max_utterance = 2.5         # commands are short; longer speech is conversation
+    max_utterance = COMMAND_SECONDS
     min_confidence = 0.0
     _phrases: set[str]
 

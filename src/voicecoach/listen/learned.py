@@ -29,7 +29,7 @@ import numpy as np
 from ..vocabulary import Vocabulary
 from .head import NONE, Head
 from .policy import HALTING
-from .scoring import NEVER, Engine, Scores, Utterance, from_hypothesis
+from .scoring import COMMAND_SECONDS, NEVER, Engine, Scores, Utterance, from_hypothesis
 
 RATE = 16000
 MEL_WINDOW = 76      # log-mel frames (10 ms) per embedding
@@ -134,7 +134,7 @@ class LearnedEngine:
     """The command classifier as a listener engine, fused with a grammar decoder (see above)."""
 
     speculative = False          # the grammar decoder inside it streams
-    max_utterance = 2.5
+    max_utterance = COMMAND_SECONDS
 
     def __init__(self, vocabulary: Vocabulary, model: CommandModel, inner: Engine | None,
                  none_bias: float | None = None, add_margin: float | None = ADD_MARGIN):

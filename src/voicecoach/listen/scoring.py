@@ -25,6 +25,7 @@ from ..errors import UserError
 
 RATE = 16000
 NEVER = -math.inf    # the score of a phrase an engine did not hear at all
+COMMAND_SECONDS = 2.5   # commands are short: longer speech is conversation (an engine's default)
 
 
 class EngineError(UserError):
