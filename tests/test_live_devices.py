@@ -70,10 +70,7 @@ def best_match(recording: np.ndarray, sound: np.ndarray) -> float:
     return float(np.max(corr[:len(recording)] / denom))
 
 
-# These sessions listen with PocketSphinx. With Whisper in the coach (2026-12-02, 2-core VM),
-# the coach's speech reached the earbuds with many 10-50 ms gaps (PortAudio through ALSA's
-# PulseAudio plugin), enough to fail the check that the cues were heard, and the device-loss
-# session once heard an extra utterance: an open finding (docs/listening.md).
+# These sessions listen with Whisper, the default engine, as a user's would.
 def test_a_live_session_through_real_audio_devices(pulse, tmp_path, clear_clips_at):
     clear_clips = clear_clips_at(pulse.rate)
     script = tmp_path / "live.yaml"
@@ -87,7 +84,7 @@ def test_a_live_session_through_real_audio_devices(pulse, tmp_path, clear_clips_
     log, earbuds = tmp_path / "live.jsonl", tmp_path / "earbuds.wav"
     with pulse.recording_earbuds(earbuds):
         coach = subprocess.Popen(
-            [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--engine", "pocketsphinx", "--input-device", "pulse",
+            [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--input-device", "pulse",
              "--output-device", "pulse", "--log", str(log), "-q"],
             env=pulse.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -158,7 +155,7 @@ def test_devices_lost_mid_session_pause_it_and_it_carries_on(tmp_path, clear_cli
                                   (5.5, f"@{clear_clips['yes']}")]))
     log = tmp_path / "lost.jsonl"
     coach = subprocess.Popen(
-        [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--engine", "pocketsphinx", "--earbuds",
+        [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--earbuds",
          "--input-device", "pulse", "--output-device", "pulse", "--log", str(log), "-q"],
         env=dict(audio.env(), VOICECOACH_DATA_DIR=str(tmp_path / "data")),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
