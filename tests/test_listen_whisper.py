@@ -55,7 +55,7 @@ def test_real_speakers_words_are_recognised(engine, word):
     assert all(h in ([], [DEFAULT_INTENT[word]]) for h in heard), heard   # never another command
 
 
-def test_the_decision_is_scored_ahead_and_ready_when_the_speech_ends(engine):
+def test_a_clear_command_is_taken_at_the_first_pause_without_waiting_for_the_hangover(engine):
     vocabulary, e = engine
     calls = []
     listener = Listener(vocabulary, e)
@@ -76,8 +76,22 @@ def test_the_decision_is_scored_ahead_and_ready_when_the_speech_ends(engine):
         del e.score
     [command] = commands(events)
     assert command.intent == "stop"
-    # Scored during the end-pointer's hangover, not when it closed the utterance.
-    assert calls and calls[-1] < command.t_decided - 0.05
+    # Scored at the first pause (40 ms of quiet), and so clearly "stop" that it was taken
+    # there: not 150 ms of hangover later.
+    assert calls[-1] == pytest.approx(command.t_decided)
+    assert command.t_decided - command.t_end < 0.06
+    # The rest of the utterance is heard out, not decided again.
+    assert events[-1] is command
+
+
+def test_the_rest_of_a_word_taken_at_a_pause_is_not_a_second_command(engine):
+    # This speaker's "stop" is taken at the closure before the "p"; the release that follows
+    # was once heard, with the word in front of it, as a second "stop", and without it as "off".
+    vocabulary, e = engine
+    x, _ = load("commands-dev/stop/a6f2fd71_nohash_0.wav")
+    events = listen(vocabulary, e, np.concatenate([silence(1.0), x, silence(0.6)]), chunk=320)
+    [command] = commands(events)
+    assert command.intent == "stop" and command.t_decided - command.t_end < 0.06
 
 
 @pytest.mark.parametrize("clip", [

@@ -108,6 +108,11 @@ class Endpointer:
         """Frames of non-voice since the last voiced one, within an utterance."""
         return self._silent_frames if self.in_speech else 0
 
+    @property
+    def last_voiced_end(self) -> float:
+        """End of the last voiced frame (stream seconds)."""
+        return self._last_voiced_end
+
     def force_end(self) -> float:
         """End the utterance now (end of stream, or too long); returns the end of speech."""
         self.in_speech = False

@@ -25,7 +25,7 @@ from ..vocabulary import Vocabulary
 from .audio import ENGINE_RATE, StreamConverter, to_int16_bytes
 from .denoise import NoiseSuppressor
 from .frontend import FRAME_SAMPLES, FRAME_SECONDS, Boundary, Endpointer, FrontendSettings
-from .policy import TOO_LONG, TOO_SHORT, Policy, decide, policy_for
+from .policy import TOO_LONG, TOO_SHORT, Policy, decide, decide_early, policy_for
 from .registry import make_engine
 from .scoring import Engine, Scores, Utterance
 
@@ -37,7 +37,6 @@ SPECULATE_AFTER = 0.04
 @dataclass(frozen=True)
 class ListenerSettings:
     frontend: FrontendSettings = field(default_factory=FrontendSettings)
-    min_utterance: float = 0.12     # shorter bursts are clicks and knocks
     max_utterance: float | None = None   # longer speech is no command (None: the engine's)
     policy: Policy | None = None    # None: the engine's (policy.POLICIES)
     partial_interval: float = 0.2   # seconds of audio between partial-text updates
@@ -72,7 +71,9 @@ class Listener:
         self._speculation: Scores | None = None    # scores of the buffer as it was at a pause
         self._speculate_frames = max(1, round(SPECULATE_AFTER / FRAME_SECONDS))
         self._utterance_start: float | None = None   # set while an utterance is being decoded
-        self._overlong = False                       # speech went on past max_utterance
+        # Decided before the end-pointer closed it (too long, or a command taken at a pause):
+        # the rest of the utterance is heard out, not decided again.
+        self._decided_early: ListenerEvent | None = None
         self._last_partial = ""
         self._next_partial = 0.0
 
@@ -103,7 +104,7 @@ class Listener:
             self._frame(frame, events)
         if self._utterance_start is not None:
             events.append(self._decide(self._endpointer.force_end()))
-        self._overlong = False
+        self._decided_early = None
         return events
 
     # --- per 10 ms frame ---------------------------------------------------------------
@@ -126,9 +127,11 @@ class Listener:
             self._speculation = None
             self.engine.accept(b"".join(history[-self._pre_roll_frames:]))
             return
-        if self._overlong:
+        if self._decided_early is not None:
             if decision.boundary is Boundary.END:
-                self._overlong = False
+                if isinstance(self._decided_early, Command):
+                    self._consumed()
+                self._decided_early = None
             return
         if self._utterance_start is None:
             return
@@ -141,11 +144,14 @@ class Listener:
         elif now - self._utterance_start > self.max_utterance:
             # Decide now rather than at the end: a long stretch of speech is not a command,
             # and the engine's work must stay bounded.
-            events.append(Rejected("", TOO_LONG, self._utterance_start, now, now))
+            self._decided_early = Rejected("", TOO_LONG, self._utterance_start, now, now)
+            events.append(self._decided_early)
             self._end_utterance()
-            self._overlong = True
         elif self.engine.speculative and self._endpointer.quiet_frames == self._speculate_frames:
             self._speculation = self.engine.score(self._utterance())
+            early = self._take_early(self._speculation)
+            if early is not None:
+                events.append(early)
         elif now >= self._next_partial:
             self._next_partial = now + self.settings.partial_interval
             text = self.engine.partial()
@@ -162,10 +168,30 @@ class Listener:
         self._audio = []
         self._speculation = None
 
+    def _consumed(self) -> None:
+        """A command was taken: its audio is no context for the next utterance, which would
+        otherwise hear the whole command in front of it and may take it again. (A rejected
+        fragment's audio stays: it may be the start of the command that follows.)"""
+        self._history.clear()
+
+    def _take_early(self, scores: Scores) -> Command | None:
+        """A clear command at a pause, taken without waiting out the hangover (Policy.early)."""
+        start = self._utterance_start
+        assert start is not None
+        t_end = self._endpointer.last_voiced_end
+        if t_end - start < self.policy.min_seconds:
+            return None
+        d = decide_early(scores, self.vocabulary, self.policy, t_end - start)
+        if d is None or d.intent is None:
+            return None
+        self._end_utterance()
+        self._decided_early = Command(d.intent, d.phrase, d.confidence, start, t_end, self.time)
+        return self._decided_early
+
     def _decide(self, t_end: float) -> ListenerEvent:
         start = self._utterance_start
         assert start is not None
-        if t_end - start < self.settings.min_utterance:
+        if t_end - start < self.policy.min_seconds:
             scores = None
         else:
             scores = self._speculation or self.engine.score(self._utterance())
@@ -173,9 +199,10 @@ class Listener:
         now = self.time
         if scores is None:      # (a streaming decoder is reset by the next begin)
             return Rejected("", TOO_SHORT, start, t_end, now)
-        d = decide(scores, self.vocabulary, self.policy)
+        d = decide(scores, self.vocabulary, self.policy, t_end - start)
         if d.intent is None:
             return Rejected(d.phrase, d.reason or "", start, t_end, now)
+        self._consumed()
         return Command(d.intent, d.phrase, d.confidence, start, t_end, now)
 
 

@@ -9,7 +9,7 @@ speakers the listener never learnt from (docs/listening.md, tools/calibrate_whis
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..vocabulary import Vocabulary
 from .scoring import NEVER, Scores
@@ -33,6 +33,17 @@ class Policy:
     # Below margin by less than this: "low confidence" (something like a command was said);
     # further: "not a command".
     doubt: float = 3.0
+    # Utterances shorter than min_seconds are clicks and knocks, not scored. Those shorter
+    # than fragment_seconds are scored but need fragment_margin more: over steady noise the
+    # end-pointer often catches only a word's loudest 60-110 ms, while the engine hears the
+    # audio around it.
+    min_seconds: float = 0.12
+    fragment_seconds: float = 0.0
+    fragment_margin: float = 0.0
+    # At a pause inside the speech, before the end-pointer's hangover has closed it, a phrase
+    # is taken when it stands this much further above "none" (None: never early). It saves
+    # the hangover on clear commands; an unclear one still waits for the end of speech.
+    early: float | None = None
 
 
 # Per engine (the part of an engine's name before ":" or "+"). Whisper: the margin chosen on
@@ -41,7 +52,8 @@ class Policy:
 # it, its bias being set for it. The
 # grammar engines give one hypothesis: "none" is -inf when it is a phrase, so margin 0 takes it.
 POLICIES: dict[str, Policy] = {
-    "whisper": Policy(margin=-3.0),
+    "whisper": Policy(margin=-3.0, min_seconds=0.0, fragment_seconds=0.12, fragment_margin=3.0,
+                      early=10.0),
     "pocketsphinx": Policy(),
     "vosk": Policy(),
 }
@@ -62,7 +74,23 @@ class Decision:
     reason: str | None      # why not, when intent is None
 
 
-def decide(scores: Scores, vocabulary: Vocabulary, policy: Policy) -> Decision:
+def decide_early(scores: Scores, vocabulary: Vocabulary, policy: Policy,
+                 seconds: float) -> Decision | None:
+    """The decision at a pause, if it is clear enough to take before the end of speech; None
+    to wait. A phrase that begins a longer one ("slow" of "slow down") always waits."""
+    if policy.early is None:
+        return None
+    phrase, _ = scores.best()
+    if phrase is None or any(p != phrase and p.startswith(phrase + " ")
+                             for p in vocabulary.all_phrases()):
+        return None
+    d = decide(scores, vocabulary, replace(policy, margin=policy.margin + policy.early), seconds)
+    return d if d.intent is not None else None
+
+
+def decide(scores: Scores, vocabulary: Vocabulary, policy: Policy,
+           seconds: float | None = None) -> Decision:
+    """`seconds`: how long the utterance's speech was (None: not known, no fragment margin)."""
     phrase, score = scores.best()
     if phrase is None:
         reason = NOT_A_COMMAND if scores.heard else NOTHING_RECOGNISED
@@ -71,11 +99,16 @@ def decide(scores: Scores, vocabulary: Vocabulary, policy: Policy) -> Decision:
     if intent is None:      # the engine scored a phrase the vocabulary does not have
         return Decision(None, phrase, 0.0, NOT_A_COMMAND)
     needed = policy.margin - (policy.halt_relief if intent in HALTING else 0.0)
+    fragment = seconds is not None and seconds < policy.fragment_seconds
+    if fragment:
+        needed += policy.fragment_margin
     margin = scores.margin()
     # Confidence: the engine's own where it has one, else how far past the threshold.
     confidence = scores.confidence if scores.confidence is not None \
         else 1.0 if margin == math.inf else 1 / (1 + math.exp(-(margin - needed)))
     if margin >= needed:
         return Decision(intent, phrase, confidence, None)
-    reason = LOW_CONFIDENCE if margin > needed - policy.doubt and score > NEVER else NOT_A_COMMAND
+    # A fragment not taken is no attempt at a command worth answering (a knock, a cough).
+    reason = TOO_SHORT if fragment else \
+        LOW_CONFIDENCE if margin > needed - policy.doubt and score > NEVER else NOT_A_COMMAND
     return Decision(None, scores.heard, confidence, reason)
