@@ -51,7 +51,7 @@ MAX_SPELLINGS = 6        # ... and at most this many (the batch is what costs)
 # The decoder attends to the encoder's frames of the audio and this many more (20 ms each),
 # not to the whole context: the rest encodes the zeros the audio is padded with, and each
 # prompt of the batch pays for every frame it attends to. Measured clip by clip with the
-# default vocabulary (docs/listening.md): the same decisions, and the read 3x cheaper with
+# default vocabulary (docs/listening.md): the same decisions, and the decoder 3x cheaper with
 # the pruning above.
 DECODER_PAD_FRAMES = 25
 HEAD_FILE = "whisper_head.npz"   # in listen/models/
