@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sqlite3
 import sys
 
 from . import __version__
@@ -62,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("voicecoach: interrupted", file=sys.stderr)
         return 130
+    except sqlite3.DatabaseError as e:
+        # The journal is checked when it opens (journal.connect); damage that shows only
+        # later, while it is read, still ends in a message and not a traceback.
+        from .journal import journal_path
+        print(f"voicecoach: the journal {journal_path()} could not be read ({e}); move it "
+              "aside (its sessions stay in it) and voicecoach begins a new one", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         return 0
 

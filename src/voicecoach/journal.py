@@ -8,7 +8,8 @@ session's progress (step, position, speed), which is what `voicecoach resume` co
 The journal never stops a workout. A database that is locked (another program holds it) or
 fails to write keeps the events in memory and writes them when it can; what is still unwritten
 when the run ends goes to a pending file beside the database and is imported the next time the
-journal opens. A damaged database is moved aside (kept, never deleted) and a new one begun.
+journal opens. A damaged database (checked page by page when it opens) is moved aside (kept,
+never deleted) and a new one begun with every row that can still be read from it.
 A database written by a newer voicecoach is left alone, and the session's events go to a
 pending file.
 """
@@ -142,8 +143,12 @@ def connect(path: Path, busy_wait: float = BUSY_WAIT_CLOSE) -> sqlite3.Connectio
         db.execute("PRAGMA synchronous = FULL")
         if version < SCHEMA_VERSION:
             _migrate(db, version)
-        # Reading one row of each table finds a file that is not a database at all.
-        db.execute("SELECT count(*) FROM sessions").fetchone()
+        # Damage inside the file (a disk error, a stray write) shows only when a page is read:
+        # look at every page now rather than fail in the middle of history or resume.
+        problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if problem != "ok":
+            raise sqlite3.DatabaseError("database disk image is malformed: "
+                                        + " ".join(problem.split()))
     except BaseException:
         db.close()
         raise
@@ -175,10 +180,70 @@ def is_damaged(error: sqlite3.Error) -> bool:
         "not a database" in text or "malformed" in text or "corrupt" in text)
 
 
+@dataclass(frozen=True)
+class Repair:
+    """A damaged journal moved aside, and what was salvaged from it into a new one."""
+    aside: Path
+    sessions: int
+    events: int
+
+    def message(self, path: Path, error: Exception) -> str:
+        return (f"the journal {path} was damaged ({error}); it is kept as {self.aside}, and "
+                f"{self.sessions} sessions with {self.events} events were read from it into a "
+                "new journal")
+
+
+def repair(path: Path, busy_wait: float = BUSY_WAIT_CLOSE) -> tuple[sqlite3.Connection, Repair]:
+    """Move a damaged journal aside, begin a new one, and copy into it every row of the old one
+    that can still be read (row by row: a damaged page loses its rows, not the rest)."""
+    aside = set_aside(path)
+    db = connect(path, busy_wait)
+    counts = {"sessions": 0, "events": 0}
+    try:
+        # Read-write, though only read: the copy's own WAL is then folded back in and removed
+        # when it closes (read-only, SQLite would leave -wal and -shm files beside it).
+        old = sqlite3.connect(str(aside), isolation_level=None)
+    except sqlite3.Error:
+        return db, Repair(aside, 0, 0)
+    try:
+        for table in ("sessions", "events"):     # sessions first: events refer to them
+            try:
+                columns = [r[1] for r in old.execute(f"PRAGMA table_info({table})")]
+                last = old.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
+            except sqlite3.Error:
+                continue
+            keep = [c for c in columns if c in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}]
+            select = f"SELECT {', '.join(keep)} FROM {table} WHERE rowid = ?"
+            insert = f"INSERT OR IGNORE INTO {table} ({', '.join(keep)}) VALUES ({', '.join('?' * len(keep))})"
+            db.execute("PRAGMA foreign_keys = OFF")    # a lost session's events: dropped below
+            db.execute("BEGIN")
+            for rowid in range(1, last + 1):
+                try:
+                    row = old.execute(select, (rowid,)).fetchone()
+                    if row is not None:
+                        counts[table] += db.execute(insert, row).rowcount
+                except sqlite3.Error:
+                    continue        # this row's page is gone (or it refers to a lost session)
+            db.execute("COMMIT")
+        # Events of sessions that were lost go; a link to a lost earlier session is cleared.
+        counts["events"] -= db.execute(
+            "DELETE FROM events WHERE session_id NOT IN (SELECT id FROM sessions)").rowcount
+        db.execute("UPDATE sessions SET resumed_from = NULL "
+                   "WHERE resumed_from NOT IN (SELECT id FROM sessions)")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+        old.close()
+    return db, Repair(aside, counts["sessions"], counts["events"])
+
+
 def set_aside(path: Path) -> Path:
     """Move a damaged journal (and its WAL) out of the way, keeping it for whoever wants it."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while aside.exists():            # never over an earlier one set aside in the same second
+        n += 1
+        aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
     for suffix in ("", "-wal", "-shm"):
         p = Path(str(path) + suffix)
         if p.exists():
@@ -193,13 +258,21 @@ def open_for_reading(path: Path | None = None) -> sqlite3.Connection:
     if not path.exists():
         raise JournalError(f"no journal yet at {path}: it is made by the first `voicecoach run`")
     try:
-        db = connect(path)
+        try:
+            db = connect(path)
+        except sqlite3.DatabaseError as e:
+            if not is_damaged(e):
+                raise
+            db, repaired = repair(path)
+            print(f"voicecoach: {repaired.message(path, e)}", file=sys.stderr)
         _import_pending(db, path)
         return db
+    except OSError as e:
+        raise JournalError(f"cannot set the damaged journal {path} aside: {e}") from None
     except sqlite3.Error as e:
         if is_damaged(e):
-            raise JournalError(f"the journal {path} is damaged ({e}); the next `voicecoach run` "
-                               "moves it aside and starts a new one") from None
+            raise JournalError(f"the journal {path} is damaged ({e}), and could not be "
+                               "repaired") from None
         if "locked" in str(e).lower() or "busy" in str(e).lower():
             raise JournalError(f"the journal {path} is locked by another program; try again "
                                "when it has finished") from None
@@ -234,10 +307,8 @@ class SessionJournal:
             self.db = None
             if is_damaged(e):
                 try:
-                    aside = set_aside(self.path)
-                    self.db = connect(self.path, BUSY_WAIT_LIVE)
-                    self.warn(f"the journal {self.path} was damaged ({e}); it is kept as {aside} "
-                              "and a new journal begun")
+                    self.db, repaired = repair(self.path, BUSY_WAIT_LIVE)
+                    self.warn(repaired.message(self.path, e))
                     return
                 except (OSError, sqlite3.Error) as again:
                     e = again
