@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .models import DATA_DIR_ENV
 from .speak import SAMPLE_RATE
 from .speak.tts import Renderer, VoiceSettings, resample
 from .track import USER_VOICE, build_track, write_track
@@ -103,7 +104,10 @@ def _measure(audio, work: Path, commands: list[str], voice: str, progress,
             [sys.executable, "-m", "voicecoach.cli", "run", str(script), "--earbuds",
              "--input-device", "pulse", "--output-device", "pulse", "--log", str(log), "-q",
              *(["--engine", engine] if engine else [])],
-            env=audio.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            # Its own data dir: the benchmark's session must not land in the user's journal,
+            # where `resume` would offer it.
+            env={**audio.env(), DATA_DIR_ENV: str(work / "data")},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             _wait_for(lambda: log.exists() and '"ready"' in log.read_text(), 60, "the coach")
             time.sleep(1.0)     # the welcome plays; the user waits a moment, as people do
