@@ -617,3 +617,61 @@ def test_a_session_on_a_journal_damaged_inside_keeps_the_old_sessions(walk, data
     sessions, _ = stored(data_dir)
     assert sessions[0].outcome == "completed" and sessions[0].title == "Journal walk"
     assert len(sessions) > 20
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB file system of its own (tmpfs), to be filled up: needs the right to mount."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small file system here (needs root)")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, bytes(65536))
+    except OSError:
+        pass
+    try:
+        while True:
+            os.write(fd, bytes(512))
+    except OSError:
+        pass
+    os.close(fd)
+    return filler
+
+
+def test_a_session_on_a_full_disk_keeps_its_events_and_its_outcome(small_disk, capsys):
+    path = small_disk / "data" / journal.FILE_NAME
+    write_sessions(path, 1)                    # the journal in use, and space held beside it
+    assert (path.parent / journal.RESERVE_NAME).stat().st_size == journal.RESERVE_BYTES
+    filler = fill(small_disk)
+    record = journal.SessionJournal(path)
+    record.begin(load_script(SCRIPTS / "backwards-walk.yaml"), mode="fast")
+    for i in range(300):
+        record.record({"t": float(i), "type": "cue", "state": "running", "text": "Stand tall. " * 20})
+    record.end("completed")
+    record.close()
+    err = capsys.readouterr().err
+    assert "the space held for the end of a session is used" in err
+    db = journal.open_for_reading(path)
+    try:
+        newest = journal.sessions(db)[0]
+        assert newest.id == 2 and newest.outcome == "completed" and not newest.resumable
+        assert len(list(journal.events(db, newest.id))) == 300
+        assert journal.resumable(db) is None     # nothing for `resume` to pick up by mistake
+    finally:
+        db.close()
+    # Once there is room again, the next session holds the space again.
+    filler.unlink()
+    journal.SessionJournal(path).close()
+    assert (path.parent / journal.RESERVE_NAME).stat().st_size == journal.RESERVE_BYTES

@@ -33,6 +33,11 @@ RETRY_EVERY = 5.0          # seconds between attempts to write to a journal that
 BUSY_WAIT_LIVE = 0.05      # how long a write may wait for a lock during a session (never stall it)
 BUSY_WAIT_CLOSE = 2.0      # ...and at the end of a run, before the events go to a pending file
 KEEP_SESSIONS = 1000       # the journal keeps this many sessions at most (oldest pruned first)
+# Space held beside the journal for the end of a session on a full disk: released when a write
+# fails, it lets the outcome and the events still in memory be written (a session's end, and
+# the WAL pages it touches, take a few kB; its events about 1 MB per 9 minutes at most).
+RESERVE_NAME = "journal-reserve"
+RESERVE_BYTES = 2 * 1024 * 1024
 
 # Schema versions, each the SQL that takes the database from the one before. user_version
 # records which the database is at; opening migrates it forward in one transaction.
@@ -297,7 +302,9 @@ class SessionJournal:
         self._seq = 0
         self._retry_at = 0.0
         self._failing: str | None = None
+        self._reserve = self.path.parent / RESERVE_NAME
         self._open()
+        hold_reserve(self._reserve)
 
     def _open(self) -> None:
         try:
@@ -354,16 +361,9 @@ class SessionJournal:
 
     def close(self) -> None:
         """Write what is left, waiting a little for a lock; else keep it in a pending file."""
-        if self._pending and self.db is None:
-            self._retry_at = 0.0
-            try:
-                self.db = connect(self.path, BUSY_WAIT_CLOSE)
-            except (sqlite3.Error, OSError):
-                self.db = None
-        if self._pending and self.db is not None:
-            self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_WAIT_CLOSE * 1000)}")
-            self._retry_at = 0.0
-            self._flush()
+        self._write_before_closing()
+        if self._pending and self._use_reserve(self._failing):
+            self._write_before_closing()
         if self._pending:
             spill = self.path.parent / PENDING_DIR / f"{self.uuid}.jsonl"
             try:
@@ -383,20 +383,43 @@ class SessionJournal:
             self.db.close()
             self.db = None
 
+    def _write_before_closing(self) -> None:
+        if self._pending and self.db is None:
+            try:
+                self.db = connect(self.path, BUSY_WAIT_CLOSE)
+            except (sqlite3.Error, OSError) as e:
+                self.db = None
+                self._failing = str(e)
+        if self._pending and self.db is not None:
+            self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_WAIT_CLOSE * 1000)}")
+            self._retry_at = 0.0
+            self._flush(released=True)      # (close() itself decides on the reserve)
+
     @property
     def pending(self) -> int:
         return len(self._pending)
 
     # Writing -----------------------------------------------------------------------------------
+    def _use_reserve(self, error) -> bool:
+        """After a write failed that no lock explains (likely a full disk): free the space held
+        for the end of a session, so that this one's can be written. False if there is none."""
+        if error is None or _locked(error) or not _release(self._reserve):
+            return False
+        self.warn(f"the journal {self.path} could not be written ({error}); the space held for "
+                  "the end of a session is used")
+        return True
+
     def _write(self, kind: str, data: dict) -> None:
         self._pending.append((kind, data))
         if self._clock() >= self._retry_at:
             self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, released: bool = False) -> None:
         if self.db is None:
             self._open()
             if self.db is None:
+                if not released and self._use_reserve(self._failing):
+                    self._flush(released=True)
                 return
         try:
             self.db.execute("BEGIN IMMEDIATE")
@@ -411,12 +434,42 @@ class SessionJournal:
             if isinstance(e, sqlite3.Error) and is_damaged(e):
                 self.db.close()
                 self.db = None          # reopened (and set aside) on the next attempt
+            elif not released and self._use_reserve(e):
+                self._flush(released=True)
+                return
             self._failed(e)
             return
         self._pending.clear()
         if self._failing is not None:
             self.warn(f"the journal {self.path} is written again")
             self._failing = None
+
+
+def hold_reserve(path: Path) -> None:
+    """Set RESERVE_BYTES aside at `path` if they are not already (not at all on a full disk)."""
+    try:
+        if path.exists() and path.stat().st_size >= RESERVE_BYTES:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(bytes(RESERVE_BYTES))     # written, not sparse: the blocks are really held
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        _release(path)
+
+
+def _release(path: Path) -> bool:
+    try:
+        path.unlink()
+        return True
+    except OSError:
+        return False
+
+
+def _locked(error: Exception) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
 
 
 def _apply(db: sqlite3.Connection, kind: str, data: dict, session_id: int | None,
