@@ -122,6 +122,8 @@ def test_unknown_top_level_key_and_nested_key(write_script):
     (MINIMAL + "units: furlongs\n", ":6:8:", "'mph' or 'km/h'"),
     (MINIMAL.replace("1.0", "5.0"), ":5:12:", "outside the progression's limits (0.5 to 4 mph)"),
     (MINIMAL + "progression: {min_speed: 3, max_speed: 2}\n", ":6:26:", "must be below max_speed"),
+    # Once looped forever listing the speeds a step can be at.
+    (MINIMAL + "progression: {increment: 1.0e-300}\n", ":6:26:", "finer than a treadmill can step"),
     (MINIMAL + "commands: {fastr: [quick]}\n", ":6:12:", "unknown command 'fastr'; did you mean 'faster'?"),
     (MINIMAL + "commands: {faster: [pause]}\n", ":6:11:", "'pause' is given to both"),
     (MINIMAL + "    cues:\n      - at: 3m\n        say: late\n", ":7:13:", "falls outside its step"),

@@ -25,6 +25,7 @@ MAX_STEP_SECONDS = 4 * 3600
 MAX_TOTAL_SECONDS = 12 * 3600
 MIN_EVERY_SECONDS = 5
 MAX_SPEED = {"mph": 15.0, "km/h": 25.0}
+MIN_INCREMENT = 0.1      # treadmills step in tenths; a finer one would make endless speeds
 MAX_STEPS = 500
 MAX_CUES_PER_STEP = 200
 MAX_TEXT = 500
@@ -368,6 +369,10 @@ def _check_meaning(script: CueScript, doc: Document) -> list[Problem]:
         add(doc.problem(("progression", "max_speed"),
                         f"max_speed {prog.max_speed:g} {units} is beyond any treadmill "
                         f"(at most {top:g} {units})"))
+    if prog.increment < MIN_INCREMENT - 1e-9:
+        add(doc.problem(("progression", "increment"),
+                        f"increment {prog.increment:g} is finer than a treadmill can step "
+                        f"(at least {MIN_INCREMENT:g} {units})"))
     if prog.min_speed >= prog.max_speed:
         add(doc.problem(("progression", "min_speed"),
                         f"min_speed {prog.min_speed:g} must be below max_speed {prog.max_speed:g}"))
