@@ -217,7 +217,8 @@ def repair(path: Path, busy_wait: float = BUSY_WAIT_CLOSE) -> tuple[sqlite3.Conn
                 last = old.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
             except sqlite3.Error:
                 continue
-            keep = [c for c in columns if c in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}]
+            known = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+            keep = [c for c in columns if c in known]
             select = f"SELECT {', '.join(keep)} FROM {table} WHERE rowid = ?"
             insert = f"INSERT OR IGNORE INTO {table} ({', '.join(keep)}) VALUES ({', '.join('?' * len(keep))})"
             db.execute("PRAGMA foreign_keys = OFF")    # a lost session's events: dropped below
@@ -278,7 +279,7 @@ def open_for_reading(path: Path | None = None) -> sqlite3.Connection:
         if is_damaged(e):
             raise JournalError(f"the journal {path} is damaged ({e}), and could not be "
                                "repaired") from None
-        if "locked" in str(e).lower() or "busy" in str(e).lower():
+        if _locked(e):
             raise JournalError(f"the journal {path} is locked by another program; try again "
                                "when it has finished") from None
         raise JournalError(f"cannot open the journal {path}: {e}") from None
