@@ -119,7 +119,7 @@ def test_a_synthetic_user_is_understood(tmp_path):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--input", "missing.wav", "--fast"], "no such audio file"),
+    (["--input", "missing.wav", "--fast"], "no such file"),
     (["--input", "{notaudio}", "--fast"], "not a readable audio file"),
     (["--fast"], "--fast needs --input WAV"),
 ])

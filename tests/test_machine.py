@@ -25,7 +25,7 @@ ROUTES = {
     "running": ["go"],
     "paused": ["go", "pause"],
     "confirming_end": ["go", "stop"],
-    "finished": ["go", "end"],
+    "finished": ["go", "end", "yes"],
     "offering_resume": None,           # where a resumed session begins
 }
 # An earlier run that stopped 40 s into step 2, 1 mph faster than planned.
@@ -197,3 +197,26 @@ def test_no_answer_to_end_the_session_never_ends_the_workout():
     d.run_until(d.clock.now() + 60)
     assert d.session.state == "paused"
     assert d.session.say("stay_paused") in [e.text for e in d.session.events]
+
+
+@pytest.mark.parametrize("origin", ["ready", "running", "paused"])
+@pytest.mark.parametrize("answer,expected", [("yes", "finished"), ("end", "finished"),
+                                             ("no", None)])
+def test_end_session_is_asked_before_the_workout_ends(origin, answer, expected):
+    # A word overheard in a gym ("I'm done") must not end a workout: it asks, as stop does.
+    d = reach(origin)
+    d.say("end")
+    s = d.session
+    assert s.state == "confirming_end" and s.outcome is None
+    assert s.say("ask_end") in [e.text for e in s.events]
+    d.say(answer)
+    assert s.state == (expected or origin)
+
+
+def test_ctrl_c_ends_at_once_from_every_state_as_an_interruption():
+    for state in ROUTES:
+        d = reach(state)
+        if state == "finished":
+            continue
+        d.session.interrupt()
+        assert d.session.state == "finished" and d.session.outcome == "interrupted"

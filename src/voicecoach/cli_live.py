@@ -48,6 +48,18 @@ def register(sub, bench_sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_live)
 
+    p = bench_sub.add_parser("soak", help="false commands in an hour of talk with no command in it",
+                             description="Build an hour of other words, sentences and noise from "
+                                         "the speech data (no command after one opening 'go'), "
+                                         "run the coach on it (run --fast --earbuds) and count "
+                                         "what it acted on.")
+    p.add_argument("--data", default="../shared/data/speech", metavar="DIR",
+                   help="the speech data folder (negatives-dev, negatives-train, noise-dev)")
+    p.add_argument("--minutes", type=float, default=60.0, help="length of the soak (default 60)")
+    p.add_argument("--engine", choices=ENGINES, help="recogniser (default: as `run`)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_soak)
+
     p = sub.add_parser("devices", help="list audio devices")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_devices)
@@ -92,6 +104,17 @@ def cmd_track(args: argparse.Namespace) -> int:
 def cmd_bench_live(args: argparse.Namespace) -> int:
     from .bench_live import run
     result = run(progress=lambda m: print(m, file=sys.stderr), engine=args.engine)
+    from .cli import print_figures
+    print_figures(result, args.json)
+    return 0
+
+
+def cmd_bench_soak(args: argparse.Namespace) -> int:
+    from .bench_soak import run
+    if not 0 < args.minutes <= 600:
+        raise UserError(f"--minutes {args.minutes:g}: give 1 to 600")
+    result = run(args.data, engine=args.engine, seconds=args.minutes * 60,
+                 progress=lambda m: print(m, file=sys.stderr))
     from .cli import print_figures
     print_figures(result, args.json)
     return 0

@@ -44,6 +44,7 @@ class Rejected:
     t_start: float
     t_end: float
     t_decided: float
+    confidence: float | None = None   # how near it came to a command (0.5: the threshold)
 
 
 ListenerEvent = SpeechStarted | PartialText | Command | Rejected

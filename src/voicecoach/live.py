@@ -21,6 +21,7 @@ import numpy as np
 
 from .clock import Clock, VirtualClock
 from .errors import UserError
+from .listen.policy import ATTEMPT, CLEAR, NOTHING_HERE
 from .events import Command, ListenerEvent, Rejected, TimelineEvent
 from .session import Session, format_time
 from .speech_queue import Cut, SpeechAction, Started
@@ -34,9 +35,6 @@ REOPEN_EVERY = 2.0            # seconds between attempts to reopen a lost microp
 SILENT_INPUT_LOST = 1.5       # a live microphone that delivers nothing this long is lost...
 STARTING_INPUT_LOST = 8.0     # ...but a stream just opened may take seconds to start (PulseAudio)
 CHECKPOINT_EVERY = 2.0        # session seconds between progress records in the journal while running
-# Rejections that sound like an attempt at a command get the "not understood" tone; noise,
-# knocks and conversation are only logged.
-ATTEMPTS = ("not a command", "low confidence")
 
 
 class InputLost(Exception):
@@ -60,28 +58,16 @@ class AudioInput(Protocol):
 
 # --- inputs ---------------------------------------------------------------------------------
 
-def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
-    """A sound file as float32 frames x channels, or a UserError saying why it can't be read."""
-    import soundfile
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{path}: no such audio file")
-    try:
-        data, rate = soundfile.read(str(p), dtype="float32", always_2d=True)
-    except Exception as e:      # soundfile raises several types for bad files
-        raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0][:100]})") from None
-    if len(data) == 0:
-        raise UserError(f"{path}: the audio file holds no sound")
-    return data, int(rate)
-
-
 class FileInput:
     """A sound file standing in for the microphone, block by block. With a real clock, each
     block is released when its time comes (real time); with a virtual one, at once."""
 
     def __init__(self, path: str | Path, clock: Clock, block: float = BLOCK_SECONDS) -> None:
-        self.data, self.rate = read_audio_file(path)
-        self.channels = self.data.shape[1]
+        from .listen.audio import open_audio_file
+        # Read block by block: a two-hour recording must not be held whole in memory.
+        self._file = open_audio_file(path)
+        self.rate, self.channels = int(self._file.samplerate), self._file.channels
+        self.frames = self._file.frames
         self.clock = clock
         self.block = max(1, int(self.rate * block))
         self.position = 0
@@ -89,10 +75,10 @@ class FileInput:
         self._origin = clock.now()
 
     def read(self, timeout: float) -> np.ndarray | None:
-        if self.position >= len(self.data):
+        if self.position >= self.frames:
             self.ended = True
             return None
-        end = self.position + self.block
+        end = min(self.position + self.block, self.frames)
         due = self._origin + end / self.rate
         if due > self.clock.now():
             if isinstance(self.clock, VirtualClock):
@@ -102,18 +88,27 @@ class FileInput:
                 return None
             else:
                 self.clock.sleep_until(due)
-        block = self.data[self.position:end]
-        self.position = end
+        try:
+            block = self._file.read(end - self.position, dtype="float32", always_2d=True)
+        except Exception as e:      # the file went bad under us: the recording ends here
+            self.frames = self.position
+            self.ended = True
+            raise InputLost(f"{self._file.name}: unreadable from {self.position / self.rate:.1f} s "
+                            f"({str(e).splitlines()[0][:100]})") from None
+        if len(block) == 0:
+            self.frames = self.position
+            return None
+        self.position += len(block)
         return block
 
     def waiting(self) -> int:
         if isinstance(self.clock, VirtualClock):
             return 0                 # virtual time: a block comes in when it is read
         due = int((self.clock.now() - self._origin) * self.rate)
-        return max(0, min(due, len(self.data)) - self.position) // self.block
+        return max(0, min(due, self.frames) - self.position) // self.block
 
     def close(self) -> None:
-        pass
+        self._file.close()
 
 
 def list_devices() -> list[dict]:
@@ -345,6 +340,10 @@ class LiveCoach:
 
     def _heard(self, event: ListenerEvent) -> None:
         s = self.session
+        if isinstance(event, Command) and event.confidence < CLEAR \
+                and not s.definition.handles(s.state, event.intent):
+            event = Rejected(event.phrase, NOTHING_HERE, event.t_start, event.t_end,
+                             event.t_decided, event.confidence)
         if isinstance(event, Command):
             self.heard.understood += 1
             self.last_heard = f'"{event.phrase}" ✓'
@@ -353,9 +352,10 @@ class LiveCoach:
                        "confidence": round(event.confidence, 3), "t_audio_start": round(event.t_start, 3),
                        "t_audio_end": round(event.t_end, 3), "t_audio_decided": round(event.t_decided, 3)})
         elif isinstance(event, Rejected):
-            attempt = event.reason in ATTEMPTS
+            attempt = event.reason == ATTEMPT
             self.last_heard = f'"{event.text or "…"}" ✗'
             self._log({"type": "rejected", "text": event.text, "reason": event.reason,
+                       "confidence": None if event.confidence is None else round(event.confidence, 3),
                        "t_audio_start": round(event.t_start, 3), "t_audio_end": round(event.t_end, 3)})
             if attempt:
                 self.heard.not_understood += 1
@@ -446,8 +446,8 @@ class LiveCoach:
 class StatusLine:
     """A one-line live status on a terminal, redrawn at most four times a second."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream = stream or sys.stderr     # (the one of the moment, not of import)
         self.enabled = stream.isatty()
         self._last = ""
         self._at = 0.0

@@ -16,7 +16,7 @@ from .vocabulary import SESSION_INTENTS
 
 DEFINITION_PATH = Path(__file__).resolve().parents[2] / "state_machines" / "session.yaml"
 # Triggers the session fires itself, not the user.
-INTERNAL_TRIGGERS = ("program_done", "confirm_timeout")
+INTERNAL_TRIGGERS = ("program_done", "confirm_timeout", "interrupted")
 _OWN_KEYS = ("say", "earcon")
 
 

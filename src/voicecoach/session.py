@@ -72,6 +72,8 @@ class Session:
         self._reminder_at: float | None = None
         self._reminders_left = 0
         self._misheard = 0
+        self._attempt_at: float | None = None    # the last attempt not understood
+        self._answered_at: float | None = None   # ... and the last one answered
         self._answering = False
         self._announced: int | None = None      # the step whose announcement was last heard
         self._previous_state = self.definition.initial
@@ -125,7 +127,12 @@ class Session:
         """The run is stopping (Ctrl-C): end now, as an interruption that can be resumed."""
         self._interrupted = True
         if self.state != "finished":
-            self.command("end", "(Ctrl-C)", 1.0)
+            now = self.clock.now()
+            self.advance(now)
+            self._emit(TimelineEvent(now, COMMAND, self.state, "(Ctrl-C)", intent="end",
+                                     step=self._step_number(), extra={"confidence": 1.0}))
+            self._fire("interrupted")
+            self._pump(now)
 
     def progress(self, now: float | None = None) -> Progress:
         now = self.clock.now() if now is None else now
@@ -137,7 +144,7 @@ class Session:
         """An utterance as text (simulation, or an engine's transcript): a command or not."""
         intent = self.vocabulary.intent_for(text)
         if intent is None:
-            self.not_understood(text)
+            self.not_understood(text, addressed=True)
         else:
             self.command(intent, text, confidence)
 
@@ -145,6 +152,7 @@ class Session:
         now = self.clock.now()
         self.advance(now)
         self._misheard = 0
+        self._attempt_at = None
         self._answering = True
         self._emit(TimelineEvent(now, COMMAND, self.state, phrase or intent, intent=intent,
                                  step=self._step_number(), extra={"confidence": round(confidence, 3)}))
@@ -157,16 +165,26 @@ class Session:
             self._confirm_deadline = now + self._confirm_timeout
         self._pump(now)
 
-    def not_understood(self, text: str, reason: str = "not in the vocabulary") -> None:
-        """Heard, but not a command: a short tone; after twice in a row, a spoken hint."""
+    def not_understood(self, text: str, reason: str = "not in the vocabulary",
+                       addressed: bool = False) -> None:
+        """Heard something like a command but not understood. Answered only when it was likely
+        said to the coach (`addressed`: typed or simulated; or the machine's `asking` and
+        `retry_window`): a short tone; from the second attempt in a row, a spoken hint."""
         now = self.clock.now()
         self.advance(now)
+        s = self.definition.settings
+        retry = self._attempt_at is not None and now - self._attempt_at <= float(s["retry_window"])
+        self._attempt_at = now
+        if not (addressed or retry or self.state in s["asking"]) or (
+                self._answered_at is not None and now - self._answered_at < float(s["answer_every"])):
+            return
+        self._answered_at = now
         self._emit(TimelineEvent(now, COMMAND, self.state, text, intent=None,
                                  step=self._step_number(), extra={"reason": reason}))
         self._misheard += 1
         self._answering = True
         self._queue("", Priority.ACK, RESPONSE, earcon="not_understood")
-        if self._misheard == 2:
+        if self._misheard == 2 or retry:
             self._queue(self.say("not_understood"), Priority.ACK, RESPONSE)
         self._pump(now)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
-from .live import read_audio_file
+from .listen.audio import read_audio_file
 from .speak import SAMPLE_RATE
 from .speak.tts import Renderer, VoiceSettings, resample
 

@@ -5,6 +5,7 @@ the converter keeps state between frames so that chunk boundaries leave no seams
 """
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ def as_float_frames(pcm: bytes | np.ndarray, channels: int) -> np.ndarray:
             half = float(np.iinfo(x.dtype).max + 1) / 2
             x = (x.astype(np.float32) - half) / half
         else:
-            x = x.astype(np.float32, copy=False)
+            x = finite(x.astype(np.float32, copy=False))
     if x.ndim == 1:
         if x.size % channels:
             raise ValueError(f"{x.size} samples is not a whole number of {channels}-channel frames")
@@ -107,20 +108,49 @@ def to_int16_bytes(x: np.ndarray) -> bytes:
     return (np.clip(x, -1.0, 1.0 - 1 / 32768) * 32768).astype("<i2").tobytes()
 
 
-def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
-    """(samples float32 shaped (frames, channels), sample rate). Any format libsndfile reads."""
+def open_audio_file(path: str | Path) -> sf.SoundFile:
+    """An audio file opened for reading in blocks, or an AudioFileError saying what is wrong
+    with it: missing, a folder, a device or pipe (which would block), not audio, empty."""
     path = Path(path)
-    if not path.exists():
-        raise AudioFileError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioFileError(f"{path}: is a directory, not an audio file")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        st = path.stat()
+    except FileNotFoundError:
+        raise AudioFileError(f"{path}: no such file") from None
+    except OSError as e:          # a symlink loop, a name too long, no permission
+        raise AudioFileError(f"{path}: cannot be opened ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioFileError(f"{path}: is a folder, not an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioFileError(f"{path}: is a device or a pipe, not an audio file")
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as e:
         raise AudioFileError(f"{path}: not a readable audio file ({_short(e)})") from None
-    if len(data) == 0:
+    if f.samplerate <= 0 or f.channels <= 0:
+        f.close()
+        raise AudioFileError(f"{path}: its header gives {f.samplerate} Hz, {f.channels} channels")
+    if f.frames == 0:
+        f.close()
         raise AudioFileError(f"{path}: contains no audio")
-    return data, int(rate)
+    return f
+
+
+def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
+    """(samples float32 shaped (frames, channels), sample rate). Any format libsndfile reads.
+    For short files; a long recording is read in blocks (open_audio_file)."""
+    with open_audio_file(path) as f:
+        try:
+            data = f.read(dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, OSError) as e:
+            raise AudioFileError(f"{path}: not a readable audio file ({_short(e)})") from None
+        return finite(data), int(f.samplerate)
+
+
+def finite(x: np.ndarray) -> np.ndarray:
+    """Samples with NaN and infinities (a broken file or device) made silence and full scale."""
+    if not np.isfinite(x).all():
+        x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
+    return x
 
 
 def load_mono_16k(path: str | Path) -> np.ndarray:

@@ -25,7 +25,8 @@ from ..vocabulary import Vocabulary
 from .audio import ENGINE_RATE, StreamConverter, to_int16_bytes
 from .denoise import NoiseSuppressor
 from .frontend import FRAME_SAMPLES, FRAME_SECONDS, Boundary, Endpointer, FrontendSettings
-from .policy import TOO_LONG, TOO_SHORT, Policy, decide, decide_early, policy_for
+from .policy import (AT_ONCE, IN_SPEECH, LOW_CONFIDENCE, TOO_LONG, TOO_SHORT, Policy, decide,
+                     decide_early, policy_for)
 from .registry import make_engine
 from .scoring import Engine, Scores, Utterance
 
@@ -41,6 +42,13 @@ class ListenerSettings:
     policy: Policy | None = None    # None: the engine's (policy.POLICIES)
     partial_interval: float = 0.2   # seconds of audio between partial-text updates
     denoise: bool = True            # spectral noise suppression before VAD and recogniser
+    # Speech this close (seconds) to other speech, before or after, is not addressed to the
+    # coach: a word inside talk or counting (docs/listening.md, bench soak). Halting intents
+    # are exempt (policy.AT_ONCE).
+    isolation: float = 0.5
+    # ... where that other speech lasted at least this long: a word, not a breath or a click
+    # before the command (measured on commands-train: such lead-ins took real commands).
+    talk_seconds: float = 0.25
 
 
 class Listener:
@@ -76,6 +84,10 @@ class Listener:
         self._decided_early: ListenerEvent | None = None
         self._last_partial = ""
         self._next_partial = 0.0
+        self._talk_end = -1e9       # end of the last speech that was no command (talk)
+        # An attempt at a command not understood, held until `isolation` of quiet shows it
+        # was said on its own (else it was part of talk, and gets no answer).
+        self._held: Rejected | None = None
 
     @property
     def time(self) -> float:
@@ -103,7 +115,8 @@ class Listener:
             self._pending = np.zeros(0, np.float32)
             self._frame(frame, events)
         if self._utterance_start is not None:
-            events.append(self._decide(self._endpointer.force_end()))
+            self._add(events, self._decide(self._endpointer.force_end()))
+        self._release_held(events)
         self._decided_early = None
         return events
 
@@ -116,6 +129,9 @@ class Listener:
         self._history.append(pcm16)
         decision = self._endpointer.push(frame, pcm16)
         now = self.time
+        if self._held is not None and (decision.boundary is Boundary.START
+                                       or now - self._held.t_end >= self.settings.isolation):
+            self._release_held(events, talk=decision.boundary is Boundary.START)
         if decision.boundary is Boundary.START:
             self._utterance_start = decision.t
             self._last_partial, self._next_partial = "", now + self.settings.partial_interval
@@ -131,6 +147,8 @@ class Listener:
             if decision.boundary is Boundary.END:
                 if isinstance(self._decided_early, Command):
                     self._consumed()
+                else:
+                    self._talk_end = decision.t
                 self._decided_early = None
             return
         if self._utterance_start is None:
@@ -140,7 +158,7 @@ class Listener:
         if decision.voiced:
             self._speculation = None     # speech went on: what was scored ahead is stale
         if decision.boundary is Boundary.END:
-            events.append(self._decide(decision.t))
+            self._add(events, self._decide(decision.t))
         elif now - self._utterance_start > self.max_utterance:
             # Decide now rather than at the end: a long stretch of speech is not a command,
             # and the engine's work must stay bounded.
@@ -149,15 +167,21 @@ class Listener:
             self._end_utterance()
         elif self.engine.speculative and self._endpointer.quiet_frames == self._speculate_frames:
             self._speculation = self.engine.score(self._utterance())
-            early = self._take_early(self._speculation)
-            if early is not None:
-                events.append(early)
+            if self._utterance_start - self._talk_end >= self.settings.isolation:
+                early = self._take_early(self._speculation)
+                if early is not None:
+                    events.append(early)
         elif now >= self._next_partial:
             self._next_partial = now + self.settings.partial_interval
             text = self.engine.partial()
             if text and text != self._last_partial:
                 self._last_partial = text
                 events.append(PartialText(text, now))
+
+    @staticmethod
+    def _add(events: list[ListenerEvent], event: ListenerEvent | None) -> None:
+        if event is not None:
+            events.append(event)
 
     def _utterance(self) -> Utterance:
         audio = np.frombuffer(b"".join(self._audio), dtype="<i2")
@@ -188,7 +212,7 @@ class Listener:
         self._decided_early = Command(d.intent, d.phrase, d.confidence, start, t_end, self.time)
         return self._decided_early
 
-    def _decide(self, t_end: float) -> ListenerEvent:
+    def _decide(self, t_end: float) -> ListenerEvent | None:
         start = self._utterance_start
         assert start is not None
         if t_end - start < self.policy.min_seconds:
@@ -200,10 +224,26 @@ class Listener:
         if scores is None:      # (a streaming decoder is reset by the next begin)
             return Rejected("", TOO_SHORT, start, t_end, now)
         d = decide(scores, self.vocabulary, self.policy, t_end - start)
-        if d.intent is None:
-            return Rejected(d.phrase, d.reason or "", start, t_end, now)
-        self._consumed()
-        return Command(d.intent, d.phrase, d.confidence, start, t_end, now)
+        after_talk = start - self._talk_end < self.settings.isolation
+        if d.intent is not None and (not after_talk or d.intent in AT_ONCE):
+            self._consumed()
+            return Command(d.intent, d.phrase, d.confidence, start, t_end, now)
+        reason = IN_SPEECH if after_talk and d.reason != TOO_SHORT else d.reason or ""
+        rejected = Rejected(d.phrase, reason, start, t_end, now, d.confidence)
+        if reason != TOO_SHORT and t_end - start >= self.settings.talk_seconds:
+            self._talk_end = t_end
+        if reason == LOW_CONFIDENCE and self.settings.isolation > 0:
+            self._held = rejected
+            return None
+        return rejected
+
+    def _release_held(self, events: list[ListenerEvent], talk: bool = False) -> None:
+        """The held attempt goes out: as it was after a quiet `isolation`, as talk when more
+        speech came first."""
+        held, self._held = self._held, None
+        if held is not None:
+            events.append(replace(held, reason=IN_SPEECH, t_decided=self.time) if talk
+                          else replace(held, t_decided=self.time))
 
 
 @dataclass(frozen=True)
