@@ -63,6 +63,8 @@ bench: deps
 	$(BIN)/python tools/bench_default_vocabulary.py --data $(SPEECH) --engine pocketsphinx
 	$(BIN)/voicecoach bench speak scripts/backwards-walk.yaml
 	$(BIN)/voicecoach bench live
+	$(BIN)/voicecoach bench soak --data $(SPEECH)
+	$(BIN)/voicecoach bench soak --data $(SPEECH) --wake-word trainer
 	$(BIN)/voicecoach bench journal
 
 clean:

@@ -251,3 +251,39 @@ def test_korean_with_whisper_base_installed(tmp_path, monkeypatch):
     scores = engine.score(Utterance(audio, 0))
     assert set(scores.phrases) == set(vocabulary.all_phrases())
     assert any(v > float("-inf") for v in scores.phrases.values()) and -50 < scores.none < 0
+
+
+@pytest.mark.parametrize("gap, intent, taken", [
+    (0.25, "go", False),      # "three ... go": counting, not said to the coach
+    (2.0, "go", True),        # the same "go" on its own
+    (0.25, "stop", True),     # a halt is taken even inside talk ("oh no, stop")
+])
+def test_a_command_right_after_other_talk_is_not_taken(engine, gap, intent, taken):
+    from voicecoach.bench_soak import _trim
+    from voicecoach.listen.policy import IN_SPEECH
+    vocabulary, e = engine
+    word = _trim(load("negatives-dev/three/27c30960_nohash_0.wav")[0])
+    command = _trim(load(dev_clips(intent, 1)[0].relative_to(speech_data("")))[0])
+    events = listen(vocabulary, e, np.concatenate(
+        [silence(0.5), word, silence(gap), command, silence(1.0)]))
+    heard = commands(events)
+    if taken:
+        assert [c.intent for c in heard] == [intent]
+    else:
+        assert heard == []
+        assert IN_SPEECH in [r.reason for r in events if isinstance(r, Rejected)]
+
+
+def test_wake_word_mode_hears_the_phrase_after_the_wake_word_and_nothing_without_it(engine):
+    # Every phrase after "trainer": told apart at the token after the wake word (whisper.py).
+    from voicecoach.speak import SAMPLE_RATE
+    from voicecoach.track import build_track
+    vocabulary, _ = engine
+    wake = vocabulary.addressed("trainer")
+    track = build_track([(0.5, "faster"), (3.0, "trainer, faster"), (6.0, "trainer, stop"),
+                         (9.0, "trainer, how long"), (12.0, "stop")])
+    heard = commands(listen(wake, make_engine(wake), track, rate=SAMPLE_RATE,
+                            chunk=SAMPLE_RATE // 10))
+    assert [(round(c.t_start), c.intent, c.phrase) for c in heard] == [
+        (3, "faster", "trainer faster"), (6, "stop", "trainer stop"),
+        (9, "status", "trainer how long")]

@@ -179,3 +179,29 @@ def test_the_status_line_shows_state_step_speed_time_and_what_was_heard(tmp_path
     assert re.fullmatch(r"0:\d\d\.\d left in step, 0:\d\d\.\d in all", left), left
     assert heard == 'heard "up" ✓'
     assert lines[-1].startswith("finished")
+
+
+@pytest.mark.parametrize("where", ["script", "option"])
+def test_in_wake_word_mode_only_commands_after_the_wake_word_count(tmp_path, where):
+    # A noisy gym: "go" alone (someone else, or a word in talk) is not taken; "trainer, go" is.
+    script = tmp_path / "short.yaml"
+    script.write_text(SHORT_SCRIPT + ("wake_word: trainer\n" if where == "script" else ""))
+    track = make_track(tmp_path, [(1.0, "go"), (5.0, "trainer, go"), (12.0, "faster"),
+                                  (18.0, "trainer, faster")])
+    extra = ("--wake-word", "trainer") if where == "option" else ()
+    status, records, _ = run_fast(tmp_path, script, track, "--earbuds", *extra)
+    assert status == 0
+    heard = [(round(r["t_audio_start"]), r["text"]) for r in records if r["type"] == "heard"]
+    assert [text for _, text in heard] == ["trainer go", "trainer faster"]
+    assert heard[0][0] in (5, 6) and heard[1][0] in (18, 19)
+    # Help speaks the phrases as they must be said.
+    texts = [r["text"] for r in records if r["type"] == "state"]
+    assert texts[-1] == "finished"
+
+
+def test_a_wake_word_of_four_words_is_refused_at_its_line(tmp_path, capsys):
+    script = tmp_path / "s.yaml"
+    script.write_text(SHORT_SCRIPT + "wake_word: hey there my coach\n")
+    assert main(["check", str(script)]) == 1
+    err = capsys.readouterr().err
+    assert f"{script}:" in err and "wake word" in err and "at most three words" in err

@@ -202,6 +202,49 @@ def test_not_understood_gets_a_tone_then_a_hint():
         "Sorry, I didn't catch that. Say help to hear what you can say.") == 1
 
 
+def _heard_live(session, clock, at: float, text: str = "") -> None:
+    """An attempt at a command the listener did not understand, heard at `at` (live path)."""
+    clock.advance_to(at)
+    session.advance(at)
+    session.not_understood(text, "low confidence")
+
+
+def test_an_attempt_not_understood_is_answered_only_when_likely_said_to_the_coach():
+    from voicecoach.clock import VirtualClock
+    from voicecoach.session import Session
+    hint = "Sorry, I didn't catch that. Say help to hear what you can say."
+    clock = VirtualClock()
+    s = Session(WALK, clock)
+    s.begin()
+    s.command("go")
+
+    def answers():
+        return [e for e in s.events if e.type == COMMAND and e.intent is None]
+    # Once, alone: a word overheard in a gym comes once. Nothing is said.
+    _heard_live(s, clock, 20.0, "faster")
+    # "yeah" twice while running: the clear command would only be told "nothing to confirm".
+    _heard_live(s, clock, 30.0, "yeah")
+    _heard_live(s, clock, 32.0, "yeah")
+    _heard_live(s, clock, 60.0, "speed up")
+    # Two near misses of different commands in a row: talk, more likely than a user.
+    _heard_live(s, clock, 63.0, "help")
+    assert answers() == []
+    # The same command tried again within the retry window: the user is trying. A tone and
+    # the hint.
+    _heard_live(s, clock, 64.0, "what can i say")
+    _heard_live(s, clock, 65.0, "help")
+    assert [e.t for e in answers()] == [64.0]
+    # ... and not a tone for every attempt: at most one answer in `answer_every`.
+    assert len(answers()) == 1
+    clock.advance_to(75.0)
+    s.advance(75.0)
+    assert texts(s.events).count(hint) == 1
+    # The coach asked a question: the first attempt at an answer is answered.
+    s.command("stop")
+    _heard_live(s, clock, clock.now() + 5.0, "no")
+    assert s.state == "confirming_end" and len(answers()) == 2
+
+
 def test_pause_reminders_are_few_and_then_silence():
     events = run(WALK, "0:00 go", "0:30 pause")
     reminders = [e for e in spoken(events) if e.text.startswith("Still paused")]

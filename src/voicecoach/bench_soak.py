@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -67,8 +68,10 @@ def _loop(noise: np.ndarray, n: int) -> np.ndarray:
     return np.tile(noise, reps)[:n]
 
 
-def build_hour(data: str | Path, seconds: float = HOUR, seed: int = SEED) -> tuple[np.ndarray, dict]:
-    """The soak recording (16 kHz mono float32) and what is in it."""
+def build_hour(data: str | Path, seconds: float = HOUR, seed: int = SEED,
+               opening: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """The soak recording (16 kHz mono float32) and what is in it. `opening`: the command
+    that starts the session (default: a real "go" from commands-dev)."""
     data = Path(data)
     rng = random.Random(seed)
     pool = []
@@ -91,7 +94,9 @@ def build_hour(data: str | Path, seconds: float = HOUR, seed: int = SEED) -> tup
         return end
 
     clips = {c.path: _trim(load_mono_16k(c.path)) for c in pool}
-    go_end = place(_trim(load_mono_16k(go.path)), int(OPENING * ENGINE_RATE), 0.0)
+    if opening is None:
+        opening = load_mono_16k(go.path)
+    go_end = place(_trim(opening), int(OPENING * ENGINE_RATE), 0.0)
     pos = go_end + int(3.0 * ENGINE_RATE)
     order: list = []
     said: list[tuple[float, str, str]] = []    # (start, word, clip) of everything said
@@ -180,12 +185,20 @@ def count(log_lines: list[dict], opening_end: float, seconds: float, beds: dict,
 
 
 def run(data: str | Path, engine: str | None = None, seconds: float = HOUR,
-        extra_args: list[str] = (), progress=print) -> dict:
-    """Build the hour, run the coach on it, and count."""
+        wake_word: str | None = None, keep_log: str | Path | None = None,
+        progress=print) -> dict:
+    """Build the hour, run the coach on it, and count. With a wake word, the opening is
+    "<wake word>, go" in the synthetic user's voice (there is no recording of it)."""
     from .cli import main
     from .models import DATA_DIR_ENV
     t0 = time.perf_counter()
-    stream, info = build_hour(data, seconds)
+    opening = None
+    if wake_word:
+        from .listen.audio import StreamConverter
+        from .speak import SAMPLE_RATE
+        from .track import build_track
+        opening = StreamConverter(SAMPLE_RATE).convert(build_track([(0.0, f"{wake_word}, go")]))
+    stream, info = build_hour(data, seconds, opening=opening)
     progress(f"soak: {info['seconds']} s built in {time.perf_counter() - t0:.0f} s "
              f"({info.get('words', 0)} words, {info.get('sentences', 0)} sentences)")
     with tempfile.TemporaryDirectory(prefix="voicecoach-soak-") as work:
@@ -196,7 +209,8 @@ def run(data: str | Path, engine: str | None = None, seconds: float = HOUR,
         (work / "soak.yaml").write_text(SOAK_SCRIPT)
         argv = ["run", str(work / "soak.yaml"), "--input", str(work / "hour.wav"), "--fast",
                 "--earbuds", "--log", str(work / "log.jsonl"), "--no-journal", "-q",
-                *(["--engine", engine] if engine else []), *extra_args]
+                *(["--engine", engine] if engine else []),
+                *(["--wake-word", wake_word] if wake_word else [])]
         saved = os.environ.get(DATA_DIR_ENV)
         os.environ[DATA_DIR_ENV] = str(work / "data")
         t1 = time.perf_counter()
@@ -209,8 +223,10 @@ def run(data: str | Path, engine: str | None = None, seconds: float = HOUR,
                 os.environ[DATA_DIR_ENV] = saved
         if status != 0:
             raise UserError(f"the soak run failed (exit status {status})")
+        if keep_log:
+            shutil.copyfile(work / "log.jsonl", keep_log)
         lines = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()]
     figures = count(lines, info["opening_go_end"], seconds, info["beds"], info.pop("said"))
-    return {"engine": engine or "default", "audio_seconds": info["seconds"],
+    return {"engine": engine or "default", "wake_word": wake_word, "audio_seconds": info["seconds"],
             "run_seconds": round(time.perf_counter() - t1, 1), **figures,
             "built_from": info}

@@ -57,6 +57,8 @@ def register(sub, bench_sub) -> None:
                    help="the speech data folder (negatives-dev, negatives-train, noise-dev)")
     p.add_argument("--minutes", type=float, default=60.0, help="length of the soak (default 60)")
     p.add_argument("--engine", choices=ENGINES, help="recogniser (default: as `run`)")
+    p.add_argument("--wake-word", metavar="WORD", help="run the coach in wake-word mode")
+    p.add_argument("--log", metavar="FILE", help="keep the run's event log (one JSON line each)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_soak)
 
@@ -82,6 +84,9 @@ def add_run_options(p) -> None:
     from .listen.registry import ENGINES
     p.add_argument("--engine", choices=ENGINES, help="recogniser (default: as `transcribe`)")
     p.add_argument("--model", metavar="DIR", help="Whisper or Vosk model folder")
+    p.add_argument("--wake-word", metavar="WORD",
+                   help='every command begins with WORD ("coach faster"): for noisy gyms; '
+                        'overrides the script\'s wake_word ("" turns it off)')
     p.add_argument("--voice", help="voice id or name (voicecoach voices)")
     p.add_argument("--rate", type=int, help="speech rate, words per minute")
     p.add_argument("--volume", type=float, help="0 to 1")
@@ -114,7 +119,7 @@ def cmd_bench_soak(args: argparse.Namespace) -> int:
     if not 0 < args.minutes <= 600:
         raise UserError(f"--minutes {args.minutes:g}: give 1 to 600")
     result = run(args.data, engine=args.engine, seconds=args.minutes * 60,
-                 progress=lambda m: print(m, file=sys.stderr))
+                 wake_word=args.wake_word, keep_log=args.log, progress=lambda m: print(m, file=sys.stderr))
     from .cli import print_figures
     print_figures(result, args.json)
     return 0
@@ -205,11 +210,18 @@ def run_session(args: argparse.Namespace, script, resume=None, resumed_from: int
     from .speak.player import Player, duration_from, sounds_from
     from .speak.sinks import SoundDeviceSink, WavSink
     from .speak.tts import Renderer, VoiceSettings
+    from .vocabulary import VocabularyError
 
     clock = VirtualClock() if args.fast else RealClock()
     source = FileInput(args.input, clock) if args.input else MicrophoneInput(
         args.input_device, rate=args.input_rate)
-    vocabulary = script.vocabulary()
+    if args.wake_word is not None:
+        # One script for every stage: the listener's phrases, help, what is rendered ahead.
+        script = script.model_copy(update={"wake_word": args.wake_word})
+    try:
+        vocabulary = script.vocabulary()
+    except VocabularyError as e:
+        raise UserError(f"--wake-word: {e}") from None
     listener = Listener(vocabulary, make_engine(vocabulary, args.engine, args.model),
                         sample_rate=source.rate, channels=source.channels)
 

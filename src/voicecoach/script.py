@@ -161,6 +161,8 @@ class CueScript(_Strict):
     progression: Progression = Progression()
     cue_gap: Duration = 1.5            # minimum silence before a cue or announcement
     commands: dict[str, CommandPhrases] = {}
+    # Wake-word mode: every command begins with it ("coach, faster"), for noisy gyms.
+    wake_word: Text | None = None
     steps: Annotated[list[StepOrRepeat], Field(min_length=1, max_length=MAX_STEPS)]
 
     # Set by load_script: where the script lives (cue audio paths are relative to it).
@@ -171,10 +173,11 @@ class CueScript(_Strict):
         return self.path.parent if self.path else Path.cwd()
 
     def vocabulary(self) -> Vocabulary:
-        """The default vocabulary of the script's language with its `commands` applied."""
+        """The default vocabulary of the script's language with its `commands` applied, each
+        phrase after the wake word if there is one."""
         add = {i: p for i, p in self.commands.items() if isinstance(p, list)}
         replace = {i: p.replace for i, p in self.commands.items() if isinstance(p, ReplacePhrases)}
-        return Vocabulary.default(self.language).extended(add, replace)
+        return Vocabulary.default(self.language).extended(add, replace).addressed(self.wake_word)
 
     def program(self) -> "Program":
         return Program.of(self)
@@ -433,7 +436,9 @@ def _check_meaning(script: CueScript, doc: Document) -> list[Problem]:
         try:
             script.vocabulary()
         except VocabularyError as e:
-            add(doc.problem(("commands",) if script.commands else ("language",), str(e)))
+            where = ("wake_word",) if str(e).startswith("wake word") else \
+                ("commands",) if script.commands else ("language",)
+            add(doc.problem(where, str(e)))
     return problems
 
 

@@ -73,6 +73,7 @@ class Session:
         self._reminders_left = 0
         self._misheard = 0
         self._attempt_at: float | None = None    # the last attempt not understood
+        self._attempt_of = ""                    # ... the intent it came near
         self._answered_at: float | None = None   # ... and the last one answered
         self._answering = False
         self._announced: int | None = None      # the step whose announcement was last heard
@@ -173,9 +174,16 @@ class Session:
         now = self.clock.now()
         self.advance(now)
         s = self.definition.settings
-        retry = self._attempt_at is not None and now - self._attempt_at <= float(s["retry_window"])
-        self._attempt_at = now
-        if not (addressed or retry or self.state in s["asking"]) or (
+        # A retry: the same command tried again soon (the listener gives the phrase it came
+        # near); two different near-misses in a row are talk more often than a user.
+        tried = self.vocabulary.intent_for(text) or text
+        retry = self._attempt_at is not None and now - self._attempt_at <= float(
+            s["retry_window"]) and tried == self._attempt_of
+        self._attempt_at, self._attempt_of = now, tried
+        # A near miss of what would change nothing here ("yeah" while running) is not worth
+        # an answer: the clear command would only have been told so.
+        pointless = tried in self.vocabulary.phrases and not self.definition.handles(self.state, tried)
+        if not addressed and (pointless or not (retry or self.state in s["asking"])) or (
                 self._answered_at is not None and now - self._answered_at < float(s["answer_every"])):
             return
         self._answered_at = now

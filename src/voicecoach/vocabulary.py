@@ -36,6 +36,7 @@ class VocabularyError(ValueError):
 class Vocabulary:
     language: str
     phrases: Mapping[str, tuple[str, ...]]   # intent -> normalised phrases
+    wake_word: str | None = None             # every phrase begins with it (addressed())
 
     @classmethod
     def default(cls, language: str = "en") -> "Vocabulary":
@@ -54,7 +55,18 @@ class Vocabulary:
             merged[intent] = list(ps)
         for intent, ps in additions.items():
             merged.setdefault(intent, []).extend(ps)
-        return Vocabulary(self.language, _checked(merged))
+        return Vocabulary(self.language, _checked(merged), self.wake_word)
+
+    def addressed(self, wake_word: str | None) -> "Vocabulary":
+        """Wake-word mode: every phrase begins with `wake_word` ("coach faster"), so that in a
+        noisy gym only speech said to the coach is taken. None or "": this vocabulary."""
+        wake = normalize(wake_word or "")
+        if not wake:
+            return self
+        if len(wake.split()) > 3:
+            raise VocabularyError(f"wake word {wake_word!r}: at most three words")
+        return Vocabulary(self.language, _checked(
+            {i: [f"{wake} {p}" for p in ps] for i, ps in self.phrases.items()}), wake)
 
     @property
     def intents(self) -> tuple[str, ...]:

@@ -33,6 +33,9 @@ from .scoring import Engine, Scores, Utterance
 # An utterance scorer is asked ahead after this much quiet within the speech: soon enough to be
 # done before the hangover ends, late enough not to score every dip inside a word.
 SPECULATE_AFTER = 0.04
+# The end-pointer's hangover in wake-word mode: the pause people make after "coach," (espeak's
+# comma: 0.2-0.3 s) must not end the utterance.
+WAKE_HANGOVER = 0.45
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class Listener:
         self.policy = settings.policy or policy_for(self.engine.name)
         self._converter = StreamConverter(sample_rate, channels)
         frontend = settings.frontend
+        if vocabulary.wake_word:
+            # "Coach, ... faster": the pause after the wake word stays inside the utterance.
+            frontend = replace(frontend, hangover=max(frontend.hangover, WAKE_HANGOVER))
         if frontend.tail_db is None and self.engine.tail_db is not None:
             # The engine's choice of tail gate (an engine that sees the whole window does not
             # depend on where the end-pointer puts the end of a word, so it can decide sooner).

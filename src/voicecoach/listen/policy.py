@@ -43,7 +43,7 @@ AT_ONCE = frozenset({"stop", "pause"})
 class Policy:
     margin: float = 0.0         # log-odds the best phrase needs over "none"
     halt_relief: float = 0.0    # ... minus this for a halting intent
-    # A phrase of two or more words needs this much less: a chance sound or a word overheard
+    # A phrase needs this much less for each word after its first: a chance sound or a word overheard
     # matches one short word far more often than a sequence (every false command of the soak
     # hour was a one-word phrase), and Whisper's score of a sequence is the product of its
     # tokens', lower for a trainer's own "take a break" even when it is said clearly.
@@ -72,7 +72,7 @@ class Policy:
 # it, its bias being set for it (docs/listening.md). The
 # grammar engines give one hypothesis: "none" is -inf when it is a phrase, so margin 0 takes it.
 POLICIES: dict[str, Policy] = {
-    "whisper": Policy(margin=-1.0, phrase_relief=2.5, min_seconds=0.0, fragment_seconds=0.12, fragment_margin=3.0,
+    "whisper": Policy(margin=-1.0, phrase_relief=1.25, min_seconds=0.0, fragment_seconds=0.12, fragment_margin=3.0,
                       early=10.0),
     "pocketsphinx": Policy(),
     "vosk": Policy(),
@@ -119,7 +119,7 @@ def decide(scores: Scores, vocabulary: Vocabulary, policy: Policy,
     if intent is None:      # the engine scored a phrase the vocabulary does not have
         return Decision(None, phrase, 0.0, NOT_A_COMMAND)
     needed = policy.margin - (policy.halt_relief if intent in HALTING else 0.0) \
-        - (policy.phrase_relief if " " in phrase.strip() else 0.0)
+        - policy.phrase_relief * (len(phrase.split()) - 1)
     fragment = seconds is not None and seconds < policy.fragment_seconds
     if fragment:
         needed += policy.fragment_margin
@@ -132,4 +132,5 @@ def decide(scores: Scores, vocabulary: Vocabulary, policy: Policy,
     # A fragment not taken is no attempt at a command worth answering (a knock, a cough).
     reason = TOO_SHORT if fragment else \
         LOW_CONFIDENCE if margin > needed - policy.doubt and score > NEVER else NOT_A_COMMAND
-    return Decision(None, scores.heard, confidence, reason)
+    # Low confidence keeps the phrase it came near: what the user may have tried to say.
+    return Decision(None, phrase if reason == LOW_CONFIDENCE else scores.heard, confidence, reason)

@@ -168,12 +168,17 @@ def load_model(path: Path, settings: WhisperSettings = WhisperSettings()) -> Whi
 
 # --- spellings of the phrases ----------------------------------------------------------
 
-def spellings(phrase: str) -> set[str]:
-    """How Whisper may write a normalised phrase: lower, sentence and upper case."""
+def spellings(phrase: str, wake_word: str | None = None) -> set[str]:
+    """How Whisper may write a normalised phrase: lower, sentence and upper case; after a
+    wake word, also with the comma it writes there ("Coach, faster")."""
     words = ["I" if w == "i" or w.startswith("i'") else w for w in phrase.split()]
     lower = " ".join(words)
     sentence = lower[:1].upper() + lower[1:]
-    return {" " + s for s in (lower, sentence, phrase.upper())}
+    out = {" " + s for s in (lower, sentence, phrase.upper())}
+    if wake_word and phrase.startswith(wake_word + " "):
+        n = len(wake_word)
+        out |= {s[:n + 1] + "," + s[n + 1:] for s in out}
+    return out
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -281,8 +286,9 @@ class WhisperEngine:
             self._prompt = model.prompt(self.language)
             # Every spelling of every phrase as tokens: (phrase, tokens).
             self._spelled = [(p, model.encode(text)) for p in self.phrases
-                             for text in sorted(spellings(p))]
+                             for text in sorted(spellings(p, self.vocabulary.wake_word))]
             self._first = sorted({tokens[0] for _, tokens in self._spelled})
+            self._wake = self._wake_spellings(model)
             self._model = model
         except EngineError as e:
             self._error = e
@@ -290,6 +296,24 @@ class WhisperEngine:
             self._error = EngineError(f"{self._path}: could not load the Whisper model ({e})")
         finally:
             self._ready.set()
+
+    def _wake_spellings(self, model: WhisperModel) -> list[tuple[list[int], list[tuple[str, list[int]]]]]:
+        """Wake-word mode: each spelling of the wake word as tokens, with the spellings of the
+        phrases that begin with it. Every phrase shares the wake word's first token, so the
+        phrases are told apart, and pruned, at the token after it (read())."""
+        wake = self.vocabulary.wake_word
+        if not wake:
+            return []
+        groups: dict[tuple[int, ...], list[tuple[str, list[int]]]] = {}
+        heads = sorted({text[:len(wake) + 2].rstrip() for p in self.phrases
+                        for text in spellings(p, wake)}, key=len, reverse=True)
+        for (p, tokens) in self._spelled:
+            for head in heads:
+                w = model.encode(head)
+                if tokens[:len(w)] == w and len(tokens) > len(w):
+                    groups.setdefault(tuple(w), []).append((p, tokens))
+                    break
+        return [(list(w), members) for w, members in groups.items()]
 
     def wait_ready(self) -> WhisperModel:
         """The loaded model; raises EngineError if it could not be loaded."""
@@ -367,6 +391,8 @@ class WhisperEngine:
         encoded = np.ascontiguousarray(encoded[:, :heard])
         first = self._decode(encoded, [self._prompt], 1)[0, 0]
         top = float(first[self._first].max())
+        if self._wake:
+            return self._read_after_wake(encoded, first, top, head)
         spelled = [(p, float(first[tokens[0]])) for p, tokens in self._spelled if len(tokens) == 1]
         longer = sorted((item for item in self._spelled
                          if len(item[1]) > 1 and first[item[1][0]] >= top - PRUNE),
@@ -381,6 +407,38 @@ class WhisperEngine:
         return Reading(first, spelled, head)
 
 
+    def _read_after_wake(self, encoded: np.ndarray, first: np.ndarray, top: float,
+                         head: np.ndarray | None) -> "Reading":
+        """Wake-word mode: one call forces the likeliest spellings of the wake word and gives
+        the distribution after each; the phrases are pruned by their token there, and one more
+        call forces the chosen ones to their ends. "None" takes, besides the first tokens that
+        start no phrase, the wake word followed by a token that starts no phrase's rest
+        ("coach, I'm tired")."""
+        groups = sorted((g for g in self._wake if first[g[0][0]] >= top - PRUNE),
+                        key=lambda g: -first[g[0][0]])[:MAX_SPELLINGS]
+        none_after: list[float] = []
+        ranked: list[tuple[float, str, list[int]]] = []
+        if groups:
+            logp = self._decode(encoded, [self._prompt + w for w, _ in groups],
+                                max(len(w) for w, _ in groups) + 1)
+            for (w, members), lp in zip(groups, logp):
+                wake_lp = float(sum(lp[j, t] for j, t in enumerate(w)))
+                after = lp[len(w)]
+                rests = sorted({tokens[len(w)] for _, tokens in members})
+                none_after.append(wake_lp + float(np.logaddexp.reduce(np.delete(after, rests))))
+                ranked += [(wake_lp + float(after[tokens[len(w)]]), p, tokens)
+                           for p, tokens in members]
+        ranked.sort(key=lambda r: -r[0])
+        chosen = [r for r in ranked if r[0] >= ranked[0][0] - PRUNE][:MAX_SPELLINGS] if ranked else []
+        spelled: list[tuple[str, float]] = []
+        if chosen:
+            logp = self._decode(encoded, [self._prompt + tokens for _, _, tokens in chosen],
+                                max(len(tokens) for _, _, tokens in chosen))
+            spelled = [(p, float(sum(lp[j, t] for j, t in enumerate(tokens))))
+                       for (_, p, tokens), lp in zip(chosen, logp)]
+        return Reading(first, spelled, head, none_after)
+
+
 @dataclass(frozen=True)
 class Reading:
     """The decoder's view of one utterance, before any scores: the first token's
@@ -389,10 +447,12 @@ class Reading:
     first: np.ndarray
     spelled: list[tuple[str, float]]
     head: np.ndarray | None = None
+    none_after: list[float] = ()     # wake-word mode: the wake word, then no phrase's rest
 
     def none(self, first_tokens: list[int]) -> float:
         """"None": the first token starts no phrase (spellings start with `first_tokens`)."""
-        return float(np.logaddexp.reduce(np.delete(self.first, first_tokens)))
+        return float(np.logaddexp.reduce([*np.delete(self.first, first_tokens),
+                                          *self.none_after]))
 
     def phrase_scores(self, phrases: list[str]) -> dict[str, float]:
         """Each phrase: the log of the summed probability of its spellings followed."""
