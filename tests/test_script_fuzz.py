@@ -143,3 +143,46 @@ def test_schema_shaped_nonsense_never_crashes(doc):
               "repeat": values, "steps": values}), min_size=0, max_size=4))
 def test_steps_with_wild_values_never_crash(steps):
     assert_clean(yaml.safe_dump({"title": "fuzz", "steps": steps}, allow_unicode=True).encode())
+
+
+# Valid but extreme: long steps, many of them, repeats, frequent cues, fine increments.
+_extreme_step = st.fixed_dictionaries({
+    "name": st.sampled_from(["Walk", "Jog", "Rest"]),
+    "duration": st.sampled_from(["10s", "5m", "1h", "4h"]),
+    "speed": st.sampled_from([0.5, 1.0, 2.4, 6.0]),
+    "cues": st.lists(st.one_of(
+        st.fixed_dictionaries({"every": st.sampled_from(["5s", "30s", "5m"]),
+                               "say": st.sampled_from(["Tall.", "Breathe.", "Arms."])}),
+        st.fixed_dictionaries({"at": st.sampled_from(["3s", "9s"]),
+                               "say": st.text(alphabet="abc ", min_size=1, max_size=8)
+                               .filter(str.strip)})), max_size=40),
+})
+
+
+@settings(max_examples=int(os.environ.get("VOICECOACH_FUZZ_EXAMPLES", 40)) // 2, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(blocks=st.lists(st.one_of(_extreme_step, st.fixed_dictionaries(
+           {"repeat": st.integers(1, 50), "steps": st.lists(_extreme_step, min_size=1, max_size=4)})),
+           min_size=1, max_size=30),
+       increment=st.sampled_from([0.1, 0.5]))
+def test_every_script_check_accepts_has_bounded_work(blocks, increment):
+    # What `check` accepts must be cheap to run: the texts rendered before the first word and
+    # the cue moments of the whole session are bounded, whatever the script (issue 13: 500
+    # steps took 109 s and 4 GB before a word was spoken). Timings: `bench simulate`, docs.
+    from voicecoach.script import MAX_CUE_TIMES, MAX_PLANNED_STEPS
+    from voicecoach.session import AHEAD_STEPS, speakable_texts
+    doc = {"title": "Extreme", "progression": {"increment": increment, "min_speed": 0.5,
+                                               "max_speed": 12}, "steps": blocks}
+    path = _DIR / "extreme.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    try:
+        script = load_script(path)
+    except ScriptError as e:
+        assert all(LOCATED.match(str(p)) for p in e.problems)
+        return
+    program = script.program()
+    assert len(program.steps) <= MAX_PLANNED_STEPS
+    assert sum(len(s.cue_times()) for s in program.steps) <= MAX_CUE_TIMES
+    ahead = speakable_texts(script)
+    # At most AHEAD_STEPS steps' cues and 7 announcements each, and the fixed phrases.
+    assert len(ahead) <= AHEAD_STEPS * (40 + 7) + 7 * 5 * AHEAD_STEPS + 60

@@ -9,11 +9,22 @@ import sys
 from .errors import UserError
 
 
+def _count(text: str) -> int:
+    """A count for -n: a whole number 0 or more; beyond any journal's size it means all."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n} is below 0")
+    return min(n, 10**9)
+
+
 def register(sub, bench_sub) -> None:
     p = sub.add_parser("history", help="list past sessions",
                        description="Sessions in the journal, newest first: date, script, time "
                                    "worked, how it ended, commands understood and not.")
-    p.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="at most N (default 20; 0: all)")
+    p.add_argument("-n", "--limit", type=_count, default=20, metavar="N", help="at most N (default 20; 0: all)")
     p.add_argument("--json", action="store_true", help="one JSON object per session")
     p.set_defaults(func=cmd_history)
 

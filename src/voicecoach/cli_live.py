@@ -212,6 +212,10 @@ def run_session(args: argparse.Namespace, script, resume=None, resumed_from: int
     from .speak.tts import Renderer, VoiceSettings
     from .vocabulary import VocabularyError
 
+    # Outputs first: a log that cannot be written is said now, not after the speech is rendered.
+    log_file = _open_output(args.log, "--log") if args.log else None
+    if args.output:
+        _open_output(args.output, "--output", binary=True).close()
     clock = VirtualClock() if args.fast else RealClock()
     source = FileInput(args.input, clock) if args.input else MicrophoneInput(
         args.input_device, rate=args.input_rate)
@@ -234,7 +238,7 @@ def run_session(args: argparse.Namespace, script, resume=None, resumed_from: int
     with contextlib.ExitStack() as stack:
         stack.callback(renderer.close)
         stack.callback(source.close)
-        log = stack.enter_context(open(args.log, "w", encoding="utf-8")) if args.log else None
+        log = stack.enter_context(log_file) if log_file else None
         speaker = None
         if args.fast:
             # Virtual time: the output is placed on the input's timeline sample by sample.
@@ -294,6 +298,20 @@ def run_session(args: argparse.Namespace, script, resume=None, resumed_from: int
             player.finish()
         print(coach.summary(), file=sys.stderr)
     return 0
+
+
+def _open_output(path: str, option: str, binary: bool = False):
+    """A file to write, opened now; a UserError naming the option when it cannot be."""
+    from pathlib import Path
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{option} {path}: is a folder; give a file name")
+    if not p.parent.is_dir():
+        raise UserError(f"{option} {path}: the folder {p.parent} does not exist")
+    try:
+        return open(p, "wb") if binary else open(p, "w", encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"{option} {path}: cannot be written ({e.strerror or e})") from None
 
 
 def _output_device(spec):

@@ -9,6 +9,7 @@ while the coach speaks and for a short tail after; with earbuds the user may tal
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import sys
@@ -414,8 +415,15 @@ class LiveCoach:
         if self.journal is not None:
             self.journal.record(record, self.session.progress().to_json())
         if self.log is not None:
-            self.log.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self.log.flush()
+            try:
+                self.log.write(json.dumps(record, ensure_ascii=False) + "\n")
+                self.log.flush()
+            except OSError as e:    # a full disk, /dev/full: the session goes on, the journal has it
+                print(f"voicecoach: warning: the event log cannot be written any more "
+                      f"({e.strerror or e}); the journal keeps the events", file=sys.stderr)
+                log, self.log = self.log, None
+                with contextlib.suppress(OSError):
+                    log.close()         # (what could not be flushed is dropped here, once)
 
     def status_line(self) -> str:
         s = self.session

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -30,6 +31,10 @@ MAX_STEPS = 500
 MAX_CUES_PER_STEP = 200
 MAX_TEXT = 500
 MAX_REPEAT = 50
+# What a whole session may come to, repeats expanded: beyond these, rendering and simulating
+# stop being cheap (issue 13: 20 x repeat 50 took 207 s and 7.9 GB before a word was spoken).
+MAX_PLANNED_STEPS = 1000
+MAX_CUE_TIMES = 10_000     # moments a cue is due, in the whole session
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
 YIELD_SECONDS = 10.0      # a repeating cue skips a turn this close to a one-off cue
 
@@ -85,7 +90,22 @@ def _as_list(v: Any) -> Any:
     return [v] if isinstance(v, str) else v
 
 
-Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+def _visible_text(v: Any) -> Any:
+    """Text to be spoken and printed: no control characters (a terminal escape such as
+    "\x1b[2J" would clear the trainer's screen), and something left to say once invisible
+    characters (zero-width spaces, joiners) are taken out."""
+    if not isinstance(v, str):
+        return v
+    bad = next((c for c in v if unicodedata.category(c) == "Cc" and c not in "\n\t"), None)
+    if bad is not None:
+        raise ValueError(f"contains the control character {bad!r}; cues and titles are plain text")
+    visible = "".join(c for c in v if unicodedata.category(c) != "Cf")
+    if v and not visible.strip():
+        raise ValueError("has no visible text (only invisible characters)")
+    return visible
+
+
+Text = Annotated[str, BeforeValidator(_visible_text), Field(min_length=1, max_length=MAX_TEXT)]
 Phrases = Annotated[list[Text], BeforeValidator(_as_list), Field(min_length=1, max_length=100)]
 
 
@@ -97,14 +117,14 @@ class _Strict(BaseModel):
 
 class Voice(_Strict):
     name: str | None = None                                  # a voice id or name; None: default
-    rate: Annotated[int, Field(ge=80, le=450)] | None = None  # words per minute
-    volume: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    rate: Annotated[int, Field(ge=80, le=450, strict=True)] | None = None  # words per minute
+    volume: Annotated[float, Field(ge=0.0, le=1.0, strict=True)] | None = None
 
 
 class Progression(_Strict):
-    increment: Annotated[float, Field(gt=0, le=5)] = 0.2     # how much faster/slower change
-    min_speed: Annotated[float, Field(ge=0)] = 0.5
-    max_speed: Annotated[float, Field(gt=0)] = 4.0
+    increment: Annotated[float, Field(gt=0, le=5, strict=True)] = 0.2     # how much faster/slower change
+    min_speed: Annotated[float, Field(ge=0, strict=True)] = 0.5
+    max_speed: Annotated[float, Field(gt=0, strict=True)] = 4.0
     carry_over: bool = True    # a faster/slower also raises/lowers the later steps' targets
 
 
@@ -120,14 +140,14 @@ class Cue(_Strict):
 class Step(_Strict):
     name: Text
     duration: Duration
-    speed: Annotated[float, Field(gt=0)]
-    incline: Annotated[float, Field(ge=-10, le=40)] | None = None
+    speed: Annotated[float, Field(gt=0, strict=True)]
+    incline: Annotated[float, Field(ge=-10, le=40, strict=True)] | None = None
     announce: Text | None = None                   # replaces the automatic announcement
     cues: Annotated[list[Cue], Field(max_length=MAX_CUES_PER_STEP)] = []
 
 
 class Repeat(_Strict):
-    repeat: Annotated[int, Field(ge=1, le=MAX_REPEAT)]
+    repeat: Annotated[int, Field(ge=1, le=MAX_REPEAT, strict=True)]
     name: Text | None = None
     steps: Annotated[list[Step], Field(min_length=1, max_length=MAX_STEPS)]
 
@@ -154,7 +174,7 @@ CommandPhrases = Annotated[Union[Annotated[Phrases, Tag("Add")],
 class CueScript(_Strict):
     title: Text
     author: Text | None = None
-    description: Annotated[str, Field(max_length=5000)] | None = None
+    description: Annotated[str, BeforeValidator(_visible_text), Field(max_length=5000)] | None = None
     units: Literal["mph", "km/h"] = "mph"
     language: Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] = "en"
     voice: Voice = Voice()
@@ -348,6 +368,14 @@ def _located(e: ValidationError, doc: Document) -> list[Problem]:
                 msg = f"expected a list, not {_kind(err.get('input'))}"
             elif kind == "union_tag_invalid":
                 msg = "expected a step (name:, duration:, speed:) or a repeat block"
+            elif kind in ("float_type", "int_type", "float_parsing", "int_parsing"):
+                given = err.get("input")
+                whole = kind.startswith("int")
+                msg = f"expected {'a whole number' if whole else 'a number'}, not {given!r}"
+                if isinstance(given, str) and re.match(r"^\s*-?[\d.]+\s*\S", given):
+                    msg += f" (write the number alone: speeds are in the script's `units:`, inclines in percent)"
+                elif isinstance(given, bool):
+                    msg += " (YAML reads yes/no/true/false/on/off as booleans)"
             problem = doc.problem(path, f"{name}: {msg}" if name else msg)
         key = (problem.line, problem.col, problem.message)
         if key not in seen:
@@ -422,6 +450,20 @@ def _check_meaning(script: CueScript, doc: Document) -> list[Problem]:
         else:
             for j, step in enumerate(item.steps):
                 check_step(step, ("steps", i, "steps", j))
+    if not problems:
+        planned = sum(item.repeat * len(item.steps) if isinstance(item, Repeat) else 1
+                      for item in script.steps)
+        if planned > MAX_PLANNED_STEPS:
+            add(doc.problem(("steps",), f"with its repeats the session has {planned} steps; "
+                                        f"the limit is {MAX_PLANNED_STEPS}"))
+        moments = sum((item.repeat if isinstance(item, Repeat) else 1)
+                      * sum(_cue_moments(step) for step in
+                            (item.steps if isinstance(item, Repeat) else [item]))
+                      for item in script.steps)
+        if moments > MAX_CUE_TIMES:
+            add(doc.problem(("steps",), f"its cues come due {moments:,} times in a session; "
+                                        f"the limit is {MAX_CUE_TIMES:,} (make `every:` cues "
+                                        "less frequent, or fewer)"))
     total = script.program().duration if not problems else 0
     if total > MAX_TOTAL_SECONDS:
         add(doc.problem(("steps",), f"the session would last {format_duration(total)}; "
@@ -440,6 +482,18 @@ def _check_meaning(script: CueScript, doc: Document) -> list[Problem]:
                 ("commands",) if script.commands else ("language",)
             add(doc.problem(where, str(e)))
     return problems
+
+
+def _cue_moments(step: Step) -> int:
+    """How many times the step's cues come due (an upper bound: every repeat counted)."""
+    n = 0
+    for cue in step.cues:
+        if cue.every:
+            first = cue.start if cue.start is not None else cue.every
+            n += max(0, int((step.duration - first) // cue.every) + 1)
+        else:
+            n += 1
+    return n
 
 
 def _audio_problem(ref: str, folder: Path) -> str | None:

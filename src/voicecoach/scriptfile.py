@@ -81,13 +81,17 @@ def read_yaml(path: str | Path, what: str = "file") -> Document:
 
     try:
         if not p.exists():
-            raise fail(f"no such {what}")
+            raise fail(f"a symbolic link that leads nowhere (or round in a loop), not a {what}"
+                       if p.is_symlink() else f"no such {what}")
         if p.is_dir():
             raise fail(f"is a folder, not a {what}")
+        if not p.is_file():     # /dev/zero would never end, a pipe may never come
+            raise fail(f"is a device or a pipe, not a {what}")
         size = p.stat().st_size
         if size > MAX_BYTES:
             raise fail(f"{what} is {size / 1e6:.1f} MB; the limit is {MAX_BYTES // 1_000_000} MB")
-        data = p.read_bytes()[: MAX_BYTES + 1]
+        with open(p, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
     except OSError as e:
         raise fail(f"cannot read {what}: {e.strerror or e}") from None
     return parse_yaml(data, name, what)
@@ -170,6 +174,12 @@ class _Builder:
             return None
         self.doc.value_at.setdefault(path, _lc(node.start_mark))
         tag = node.tag or ""
+        mark = node.start_mark
+        if mark.buffer is not None and mark.buffer[mark.pointer:mark.pointer + 1] == "!":
+            # An explicit tag (!!bool yes, !!merge, !!python/...): refused, whatever it is.
+            written = mark.buffer[mark.pointer:].split(None, 1)[0] if mark.buffer[mark.pointer:].strip() else "!"
+            self._problem(node, f"YAML tag {written!r} is not allowed: write the plain value")
+            return None
         if isinstance(node, yaml.ScalarNode):
             if tag == _CORE + "int" and ":" in node.value:
                 return node.value       # "1:30" is a time, not YAML 1.1's base-60 integer

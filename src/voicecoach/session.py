@@ -521,30 +521,44 @@ class Session:
             self._on_event(event)
 
 
+# Announcements are rendered ahead at a step's target speed and this many increments either side.
+AHEAD_INCREMENTS = 3
+AHEAD_SECONDS = 15 * 60
+AHEAD_STEPS = 30
+
+
 def speakable_texts(script: CueScript) -> list[str]:
-    """Every text a session of `script` can say that is known before it starts: cues,
-    announcements at every reachable speed, rounds, acknowledgements, help. (Status answers
-    depend on the moment and are rendered on demand.)"""
+    """The texts a session of `script` is likely to say that are known before it starts, to
+    render ahead: the cues and announcements of its first steps (at the speeds near each
+    step's target), acknowledgements, help. The rest (status answers, which depend on the
+    moment; a speed further off; the cues of later steps) is rendered when it is due. Its
+    length is bounded, whatever the script."""
     from .clock import VirtualClock
     s = Session(script, VirtualClock())
     say, units, p = s.say, script.units, script.progression
     texts: list[str] = []
-    # Every speed a step can be at: its target moved by whole increments, within the caps.
-    speeds = {p.min_speed, p.max_speed}
+    # The steps of the first AHEAD_SECONDS (at least one, at most AHEAD_STEPS): a long
+    # script's later cues are rendered when they come due (the disk cache keeps them), so
+    # that start-up does not grow with the script.
+    ahead, t = [], 0.0
     for step in s.steps:
-        v = step.speed
-        while v >= p.min_speed - 1e-9:
-            speeds.add(round(v, 3)); v -= p.increment
-        v = step.speed
-        while v <= p.max_speed + 1e-9:
-            speeds.add(round(v, 3)); v += p.increment
-    speeds = {min(p.max_speed, max(p.min_speed, v)) for v in speeds}
+        if ahead and (t >= AHEAD_SECONDS or len(ahead) >= AHEAD_STEPS):
+            break
+        ahead.append(step)
+        t += step.duration
+    # The speeds a step is likely at: its target moved by up to AHEAD_INCREMENTS increments.
+    speeds_of = {}
+    for step in ahead:
+        near = {round(min(p.max_speed, max(p.min_speed, step.speed + k * p.increment)), 3)
+                for k in range(-AHEAD_INCREMENTS, AHEAD_INCREMENTS + 1)}
+        speeds_of[step.number] = sorted(near)
+    speeds = {v for near in speeds_of.values() for v in near} | {p.min_speed, p.max_speed}
     texts.append(say("welcome", title=script.title, count=len(s.steps),
                      total=say.duration(s.program.duration)))
-    for step in s.steps:
+    for step in ahead:
         for cue in step.cues:
             texts.extend(cue.say)
-        for v in sorted(speeds):
+        for v in speeds_of[step.number]:
             s.speed_offset = s._step_offset = v - step.speed
             texts.append(s.announcement(step))
     s.speed_offset = s._step_offset = 0.0

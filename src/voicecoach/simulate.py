@@ -16,18 +16,27 @@ _SAY = re.compile(r"^\s*(?:(?P<h>\d+):)?(?P<m>\d+):(?P<s>\d{1,2}(?:\.\d+)?)\s+(?
 _SAY_SECONDS = re.compile(r"^\s*(?P<sec>\d+(?:\.\d+)?)s?\s+(?P<text>\S.*?)\s*$")
 
 
+MAX_SAY_SECONDS = 24 * 3600     # a session lasts at most 12 hours (script.MAX_TOTAL_SECONDS)
+
+
 def parse_say(spec: str) -> tuple[float, str]:
     """'0:05 go' / '1:02:30 stop' / '75 faster' -> (seconds, phrase)."""
     m = _SAY.match(spec)
     if m:
         if float(m["s"]) >= 60:
             raise UserError(f"--say {spec!r}: seconds must be below 60 (M:SS)")
-        t = int(m["h"] or 0) * 3600 + int(m["m"]) * 60 + float(m["s"])
-        return t, m["text"]
+        return _within_a_day(spec, int(m["h"] or 0) * 3600 + int(m["m"]) * 60 + float(m["s"])), m["text"]
     m = _SAY_SECONDS.match(spec)
     if m:
-        return float(m["sec"]), m["text"]
+        return _within_a_day(spec, float(m["sec"])), m["text"]
     raise UserError(f"--say {spec!r}: expected a time and a phrase, like \"0:05 go\"")
+
+
+def _within_a_day(spec: str, t: float) -> float:
+    if t > MAX_SAY_SECONDS:
+        raise UserError(f"--say {spec!r}: that is {t / 3600:,.0f} hours in; a session lasts at "
+                        f"most 12 hours (give a time within {MAX_SAY_SECONDS // 3600} hours)")
+    return t
 
 
 def simulate(script: CueScript, says: list[tuple[float, str]],

@@ -12,6 +12,8 @@ checked on every read: a corrupt or truncated entry is rendered again and replac
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import hashlib
 import json
 import os
@@ -37,6 +39,7 @@ from . import SAMPLE_RATE
 
 CACHE_ENV = "VOICECOACH_CACHE_DIR"
 DEFAULT_RATE = 175          # words per minute: espeak-ng's own default, clear through earbuds
+MEMORY_BYTES = 64 * 2**20    # rendered speech held in memory (about 12 minutes of it)
 DEFAULT_TIMEOUT = 10.0      # seconds one pyttsx3 job (or the worker's start) may take
 ENGINES = ("pyttsx3", "espeak-ng")
 _FORMAT = 2                 # bump when what is stored changes (trimming, sample rate)
@@ -294,7 +297,10 @@ class Renderer:
 
     def __post_init__(self) -> None:
         self.cache = Path(self.cache) if self.cache is not None else cache_dir()
-        self._memory: dict[str, np.ndarray] = {}
+        # The sounds last used, up to MEMORY_BYTES: a long script's speech stays on disk
+        # (the cache), not all in memory at once.
+        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._memory_bytes = 0
         self._lock = threading.RLock()
         self._worker = Pyttsx3Worker(self.timeout)
         self._pyttsx3_failures = 0
@@ -408,6 +414,7 @@ class Renderer:
             return np.zeros(0, dtype=np.float32)
         with self._lock:
             if text in self._memory:
+                self._memory.move_to_end(text)
                 return self._memory[text]
             errors: list[str] = []
             for engine in self.engines:
@@ -433,11 +440,18 @@ class Renderer:
                     except OSError as e:    # disk full, say: speak anyway, uncached
                         self.problems.append(f"cache: cannot store {path.name}: {e}")
                     self.on_demand.append(time.perf_counter() - t0)
-                self._memory[text] = samples
+                self._remember(text, samples)
                 self.engine_used[text] = engine
                 return samples
             raise UserError(f'cannot render speech "{text}" '
                             f"(voice {self.settings.name or 'default'}): " + "; ".join(errors))
+
+    def _remember(self, text: str, samples: np.ndarray) -> None:
+        self._memory[text] = samples
+        self._memory_bytes += samples.nbytes
+        while self._memory_bytes > MEMORY_BYTES and len(self._memory) > 1:
+            _, old = self._memory.popitem(last=False)
+            self._memory_bytes -= old.nbytes
 
     def duration(self, text: str) -> float:
         return len(self.render(text)) / SAMPLE_RATE

@@ -1,0 +1,112 @@
+"""Hostile but fair input (issue 13, part 4): every refusal is one clear line that says what
+is wrong and where; nothing hangs, nothing shows a traceback."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import SCRIPTS
+from voicecoach.cli import main
+
+STEP = "steps:\n  - name: A\n    duration: 1m\n    speed: {speed}\n"
+
+
+def refused(capsys, argv, status=(1, 2)) -> str:
+    assert main(argv) in status
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip()
+    return err
+
+
+@pytest.mark.parametrize("body, where, words", [
+    ("title: T\n" + STEP.format(speed="true"), ":5:12:", "not True (YAML reads yes/no"),
+    ("title: T\n" + STEP.format(speed="4.8 km/h"), ":5:12:", "write the number alone"),
+    ("title: T\nsteps:\n  - repeat: yes\n    steps:\n      - {name: A, duration: 1m, speed: 1}\n",
+     ":3:13:", "a whole number"),
+    ('title: "\\e[2JHi"\n' + STEP.format(speed=1), ":1:8:", "control character"),
+    ('title: "\\u200b\\u200b"\n' + STEP.format(speed=1), ":1:8:", "no visible text"),
+    ("title: !!str T\n" + STEP.format(speed=1), ":1:8:", "YAML tag '!!str' is not allowed"),
+    ("title: T\n" + STEP.format(speed="!!bool yes"), ":5:12:", "YAML tag '!!bool'"),
+    ("title: T\nwake_word: hey there my coach\n" + STEP.format(speed=1), ":2:", "at most three words"),
+])
+def test_a_script_with_bad_values_is_refused_at_the_value(tmp_path, capsys, body, where, words):
+    path = tmp_path / "s.yaml"
+    path.write_text(body)
+    err = refused(capsys, ["check", str(path)])
+    assert f"{path}{where}" in err and words in err
+
+
+def test_a_script_that_is_no_regular_file_is_refused_without_reading_it(tmp_path, capsys):
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    loop = tmp_path / "loop.yaml"
+    loop.symlink_to(tmp_path / "loop2.yaml")
+    (tmp_path / "loop2.yaml").symlink_to(loop)
+    assert "is a device or a pipe" in refused(capsys, ["check", "/dev/zero"])
+    assert "is a device or a pipe" in refused(capsys, ["check", str(fifo)])
+    assert "leads nowhere (or round in a loop)" in refused(capsys, ["check", str(loop)])
+
+
+def test_audio_that_is_no_sound_file_is_named_for_what_it_is(tmp_path, capsys):
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    script = str(SCRIPTS / "backwards-walk.yaml")
+    for path, words in [(fifo, "is a device or a pipe"), ("/dev/zero", "is a device or a pipe"),
+                        (tmp_path, "is a folder"), (tmp_path / "none.wav", "no such file")]:
+        err = refused(capsys, ["transcribe", str(path)])
+        assert f"{path}: {words}" in err
+        err = refused(capsys, ["run", script, "--input", str(path), "--fast", "--no-journal"])
+        assert words in err
+
+
+def test_nan_and_infinite_samples_are_heard_as_sound_not_as_warnings(tmp_path, capsys, clear_clips):
+    data, rate = sf.read(clear_clips["go"], dtype="float32")
+    data = np.concatenate([np.zeros(rate // 2, np.float32), data, np.zeros(rate // 2, np.float32)])
+    data[100:200] = np.nan
+    data[300:310] = np.inf
+    path = tmp_path / "nan.wav"
+    sf.write(path, data, rate, subtype="FLOAT")
+    assert main(["transcribe", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "go" in out and "RuntimeWarning" not in err
+
+
+def test_outputs_that_cannot_be_written_are_said_before_anything_is_rendered(tmp_path, capsys):
+    script = str(SCRIPTS / "backwards-walk.yaml")
+    silence = tmp_path / "quiet.wav"
+    sf.write(silence, np.zeros(16000, np.float32), 16000)
+    run = ["run", script, "--input", str(silence), "--fast", "--no-journal", "-q"]
+    assert "does not exist" in refused(capsys, run + ["--log", str(tmp_path / "no" / "l.jsonl")])
+    assert "is a folder" in refused(capsys, run + ["--log", str(tmp_path)])
+    assert "is a folder" in refused(capsys, run + ["--output", str(tmp_path)])
+    # A log that fills up mid-run (/dev/full): a warning, and the session goes on to its summary.
+    assert main(run + ["--log", "/dev/full"]) == 0
+    err = capsys.readouterr().err
+    assert "event log cannot be written" in err and "Traceback" not in err
+    assert "Walking backwards" in err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["simulate", str(SCRIPTS / "backwards-walk.yaml"), "--say", "99999999999999999999:00 go"],
+     "a session lasts at most 12 hours"),
+    (["track", "/tmp/never.wav", "--say", "99999:00 go"], "a session lasts at most 12 hours"),
+])
+def test_absurd_times_are_refused_at_once(capsys, argv, words):
+    assert words in refused(capsys, argv)
+
+
+def test_history_takes_any_count(capsys, tmp_path):
+    silence = tmp_path / "quiet.wav"
+    sf.write(silence, np.zeros(16000, np.float32), 16000)
+    assert main(["run", str(SCRIPTS / "backwards-walk.yaml"), "--input", str(silence),
+                 "--fast", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["history", "-n", "99999999999999999999999"]) == 0
+    out, err = capsys.readouterr()
+    assert "Walking backwards" in out and "Traceback" not in err
+    with pytest.raises(SystemExit):
+        main(["history", "-n", "-3"])
+    assert "-3 is below 0" in capsys.readouterr().err
