@@ -110,3 +110,21 @@ def test_history_takes_any_count(capsys, tmp_path):
     with pytest.raises(SystemExit):
         main(["history", "-n", "-3"])
     assert "-3 is below 0" in capsys.readouterr().err
+
+
+def test_a_header_that_gives_no_sample_rate_is_said_so(tmp_path, capsys, clear_clips):
+    import struct
+    path = tmp_path / "rate0.wav"
+    data, rate = sf.read(clear_clips["go"], dtype="int16")
+    sf.write(path, data, rate, subtype="PCM_16")
+    raw = bytearray(path.read_bytes())
+    raw[24:28] = struct.pack("<I", 0)           # the fmt chunk's sample rate
+    path.write_bytes(bytes(raw))
+    assert "its header gives no sample rate" in refused(capsys, ["transcribe", str(path)])
+
+
+def test_8_bit_wav_is_heard_as_16_bit_is(tmp_path, capsys, clear_clips):
+    data, rate = sf.read(clear_clips["go"])
+    sf.write(tmp_path / "go8.wav", data, rate, subtype="PCM_U8")
+    assert main(["transcribe", str(tmp_path / "go8.wav")]) == 0
+    assert ": go (" in capsys.readouterr().out

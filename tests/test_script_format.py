@@ -118,7 +118,7 @@ def test_unknown_top_level_key_and_nested_key(write_script):
     (MINIMAL.replace("1.0", "-1"), ":5:12:", "greater than 0"),
     (MINIMAL.replace("1.0", "90"), ":5:12:", "beyond any treadmill"),
     (MINIMAL.replace("1.0", "3.9\n    incline: 200"), ":6:14:", "less than or equal to 40"),
-    (MINIMAL.replace("1.0", "fast"), ":5:12:", "valid number"),
+    (MINIMAL.replace("1.0", "fast"), ":5:12:", "expected a number, not 'fast'"),
     (MINIMAL + "units: furlongs\n", ":6:8:", "'mph' or 'km/h'"),
     (MINIMAL.replace("1.0", "5.0"), ":5:12:", "outside the progression's limits (0.5 to 4 mph)"),
     (MINIMAL + "progression: {min_speed: 3, max_speed: 2}\n", ":6:26:", "must be below max_speed"),

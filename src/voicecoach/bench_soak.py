@@ -87,16 +87,17 @@ def build_hour(data: str | Path, seconds: float = HOUR, seed: int = SEED,
     speech = np.zeros(n, np.float32)
     level = 10 ** (SPEECH_DBFS / 20)
 
-    def place(x: np.ndarray, at: int, gain_db: float) -> int:
-        x = x * (level * 10 ** (gain_db / 20) / active_rms(x))
+    def place(x: np.ndarray, at: int, gain_db: float | None) -> int:
+        if gain_db is not None:     # None: at its own level
+            x = x * (level * 10 ** (gain_db / 20) / active_rms(x))
         end = min(n, at + len(x))
         speech[at:end] += x[:end - at]
         return end
 
     clips = {c.path: _trim(load_mono_16k(c.path)) for c in pool}
-    if opening is None:
-        opening = load_mono_16k(go.path)
-    go_end = place(_trim(opening), int(OPENING * ENGINE_RATE), 0.0)
+    # A given opening (the synthetic user) keeps its own level; the real "go" is a talker's.
+    go_end = place(_trim(load_mono_16k(go.path) if opening is None else opening),
+                   int(OPENING * ENGINE_RATE), 0.0 if opening is None else None)
     pos = go_end + int(3.0 * ENGINE_RATE)
     order: list = []
     said: list[tuple[float, str, str]] = []    # (start, word, clip) of everything said

@@ -278,12 +278,14 @@ def run_session(args: argparse.Namespace, script, resume=None, resumed_from: int
             record = SessionJournal()
             stack.callback(record.close)
             record.begin(script, mode="fast" if args.fast else "live", resumed_from=resumed_from)
+        interrupted = False
         coach = LiveCoach(session, listener, source, clock, earbuds=args.earbuds, log=log,
                           on_event=printer, status=status if interactive else None,
                           output=speaker, journal=record)
         try:
             coach.run(answer="yes" if resume is not None and args.yes else None)
         except KeyboardInterrupt:
+            interrupted = True
             status.clear()
             session.interrupt()
             try:
@@ -297,7 +299,9 @@ def run_session(args: argparse.Namespace, script, resume=None, resumed_from: int
             player.write_until(clock.now())
             player.finish()
         print(coach.summary(), file=sys.stderr)
-    return 0
+    # One rule for Ctrl-C, wherever it comes: exit status 130 (the shell's for SIGINT); here
+    # after the session has been ended, journaled as interrupted and summed up.
+    return 130 if interrupted else 0
 
 
 def _open_output(path: str, option: str, binary: bool = False):

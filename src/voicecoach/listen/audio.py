@@ -125,7 +125,10 @@ def open_audio_file(path: str | Path) -> sf.SoundFile:
     try:
         f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as e:
-        raise AudioFileError(f"{path}: not a readable audio file ({_short(e)})") from None
+        why = _short(e)
+        if "SF_INFO struct incomplete" in why:      # libsndfile's words for a header of 0 Hz
+            why = "its header gives no sample rate or no channels"
+        raise AudioFileError(f"{path}: not a readable audio file ({why})") from None
     if f.samplerate <= 0 or f.channels <= 0:
         f.close()
         raise AudioFileError(f"{path}: its header gives {f.samplerate} Hz, {f.channels} channels")
