@@ -128,3 +128,17 @@ def test_8_bit_wav_is_heard_as_16_bit_is(tmp_path, capsys, clear_clips):
     sf.write(tmp_path / "go8.wav", data, rate, subtype="PCM_U8")
     assert main(["transcribe", str(tmp_path / "go8.wav")]) == 0
     assert ": go (" in capsys.readouterr().out
+
+
+def test_a_model_of_dummy_files_is_not_installed(tmp_path, capsys):
+    # The right file names with nothing in them must not replace a working engine.
+    import zipfile
+    archive = tmp_path / "dummy.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for name, text in [("model.bin", "x"), ("config.json", "{}"), ("tokenizer.json", "{}"),
+                           ("vocabulary.json", "[]")]:
+            z.writestr(name, text)
+    err = refused(capsys, ["models", "install", str(archive)])
+    assert "the Whisper model does not load" in err and "nothing was installed" in err
+    assert main(["models", "list"]) == 0
+    assert "dummy" not in capsys.readouterr().out

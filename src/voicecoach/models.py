@@ -382,6 +382,7 @@ def install(source: Path | Iterable[Path], name: str | None = None,
             meta = {"kind": "whisper",
                     "language": _whisper_language(language) or _vocabulary_language(staging),
                     "model_bin_sha256": digest, **({"catalogue": pinned} if pinned else {})}
+        _load_test(staging, meta.get("kind", "vosk"), label)
         (staging / METADATA).write_text(json.dumps(
             {"name": name, **meta, "source": str(label)}), "utf-8")
         dest = root / name
@@ -389,6 +390,26 @@ def install(source: Path | Iterable[Path], name: str | None = None,
             shutil.rmtree(dest)
         staging.rename(dest)
     return dest
+
+
+def _load_test(staging: Path, kind: str, label) -> None:
+    """The model loads as its engine would load it, or it is not installed: files with the
+    right names but nothing in them must not take the place of a working engine."""
+    try:
+        if kind == "whisper":
+            from .listen.whisper import load_model
+            load_model(staging)
+        else:
+            import vosk
+            vosk.SetLogLevel(-1)
+            vosk.Model(str(staging))
+    except Exception as e:      # ctranslate2 and vosk raise bare exceptions for bad files
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        why = why.replace(f"{staging}: ", "").replace("could not load the Whisper model ", "")
+        why = why[1:-1] if why.startswith("(") and why.endswith(")") else why
+        why = why[:160]
+        raise ModelError(f"{label}: the {kind.capitalize()} model does not load ({why}); "
+                         "nothing was installed") from None
 
 
 def _whisper_language(language: str | None) -> str | None:
