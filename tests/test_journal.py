@@ -679,3 +679,20 @@ def test_a_session_on_a_full_disk_keeps_its_events_and_its_outcome(small_disk, c
     filler.unlink()
     journal.SessionJournal(path).close()
     assert (path.parent / journal.RESERVE_NAME).stat().st_size == journal.RESERVE_BYTES
+
+
+def test_the_wal_is_cut_back_when_a_session_ends(walk, data_dir, capsys):
+    # Issue 13: the WAL grew about 1 MB per 9-minute session while something else had the
+    # journal open (SQLite cuts it back only when the last connection closes). Each session's
+    # end checkpoints it into the journal and truncates it.
+    run = ["run", str(walk["script"]), "--input", str(walk["track"]), "--fast", "--earbuds", "-q"]
+    assert main(run) == 0
+    reader = sqlite3.connect(data_dir / "journal.sqlite3")      # `history` in another terminal
+    try:
+        reader.execute("SELECT count(*) FROM sessions").fetchone()
+        assert main(run) == 0
+        wal = data_dir / "journal.sqlite3-wal"
+        assert wal.stat().st_size == 0
+        assert reader.execute("SELECT count(*) FROM sessions").fetchone()[0] == 2
+    finally:
+        reader.close()

@@ -15,6 +15,7 @@ pending file.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -381,6 +382,11 @@ class SessionJournal:
             except OSError as e:
                 self.warn(f"the journal could not be written ({self._failing}), nor {spill} ({e})")
         if self.db is not None:
+            # The session's writes (about 1 MB of WAL for 9 minutes) go into the journal and
+            # the WAL is cut back, so that it does not grow from session to session. Best
+            # effort: a reader holding it open (history in another terminal) only delays it.
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self.db.close()
             self.db = None
 
