@@ -142,3 +142,23 @@ def test_a_model_of_dummy_files_is_not_installed(tmp_path, capsys):
     assert "the Whisper model does not load" in err and "nothing was installed" in err
     assert main(["models", "list"]) == 0
     assert "dummy" not in capsys.readouterr().out
+
+
+def test_render_says_an_output_it_cannot_write_before_rendering(tmp_path, capsys):
+    script = str(SCRIPTS / "backwards-walk.yaml")
+    assert "is a folder" in refused(capsys, ["render", script, "-o", str(tmp_path)])
+    err = refused(capsys, ["render", script, "-o", str(tmp_path / "s.wav"),
+                           "--subtitles", str(tmp_path / "no" / "s.vtt")])
+    assert "--subtitles" in err and "does not exist" in err
+
+
+def test_a_broken_alsa_configuration_is_one_clear_line(tmp_path):
+    import subprocess
+    import sys
+    conf = tmp_path / "asound.conf"
+    conf.write_text("pcm.!default { type nonsense\n")
+    done = subprocess.run([sys.executable, "-m", "voicecoach.cli", "devices"], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, ALSA_CONFIG_PATH=str(conf)))
+    assert done.returncode == 2
+    assert done.stderr.startswith("voicecoach: the audio system cannot start (")
+    assert "ALSA configuration" in done.stderr and "Traceback" not in done.stderr

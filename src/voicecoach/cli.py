@@ -37,6 +37,20 @@ def print_figures(figures: dict, as_json: bool = False) -> None:
             print(f"{name:>{width}}: {value}")
 
 
+def open_output(path: str, option: str, binary: bool = False):
+    """A file to write, opened now; a UserError naming the option when it cannot be."""
+    from pathlib import Path
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{option} {path}: is a folder; give a file name")
+    if not p.parent.is_dir():
+        raise UserError(f"{option} {path}: the folder {p.parent} does not exist")
+    try:
+        return open(p, "wb") if binary else open(p, "w", encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"{option} {path}: cannot be written ({e.strerror or e})") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voicecoach", description="Offline, voice-first audio coach.")

@@ -213,9 +213,10 @@ def run_session(args: argparse.Namespace, script, resume=None, resumed_from: int
     from .vocabulary import VocabularyError
 
     # Outputs first: a log that cannot be written is said now, not after the speech is rendered.
-    log_file = _open_output(args.log, "--log") if args.log else None
+    from .cli import open_output
+    log_file = open_output(args.log, "--log") if args.log else None
     if args.output:
-        _open_output(args.output, "--output", binary=True).close()
+        open_output(args.output, "--output", binary=True).close()
     clock = VirtualClock() if args.fast else RealClock()
     source = FileInput(args.input, clock) if args.input else MicrophoneInput(
         args.input_device, rate=args.input_rate)
@@ -302,20 +303,6 @@ def run_session(args: argparse.Namespace, script, resume=None, resumed_from: int
     # One rule for Ctrl-C, wherever it comes: exit status 130 (the shell's for SIGINT); here
     # after the session has been ended, journaled as interrupted and summed up.
     return 130 if interrupted else 0
-
-
-def _open_output(path: str, option: str, binary: bool = False):
-    """A file to write, opened now; a UserError naming the option when it cannot be."""
-    from pathlib import Path
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{option} {path}: is a folder; give a file name")
-    if not p.parent.is_dir():
-        raise UserError(f"{option} {path}: the folder {p.parent} does not exist")
-    try:
-        return open(p, "wb") if binary else open(p, "w", encoding="utf-8")
-    except OSError as e:
-        raise UserError(f"{option} {path}: cannot be written ({e.strerror or e})") from None
 
 
 def _output_device(spec):

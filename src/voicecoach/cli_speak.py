@@ -63,7 +63,12 @@ def cmd_voices(args) -> int:
 def cmd_render(args) -> int:
     from .simulate import parse_say
     from .speak.preview import render_preview
+    from .cli import open_output
     says = [parse_say(s) for s in args.say]
+    # Outputs first: one that cannot be written is said before the session is rendered.
+    open_output(args.output, "--output", binary=True).close()
+    if args.subtitles:
+        open_output(args.subtitles, "--subtitles").close()
     result = render_preview(args.script, args.output, says=says, subtitles=args.subtitles,
                             voice=args.voice, rate=args.rate, volume=args.volume,
                             progress=not args.no_progress and sys.stderr.isatty())

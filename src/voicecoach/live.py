@@ -113,7 +113,8 @@ class FileInput:
 
 
 def list_devices() -> list[dict]:
-    import sounddevice as sd
+    from .speak.sinks import sounddevice_module
+    sd = sounddevice_module()
     try:
         devices = sd.query_devices()
         default_in, default_out = sd.default.device
@@ -153,7 +154,8 @@ class MicrophoneInput:
 
     def __init__(self, device: str | int | None = None, block: float = BLOCK_SECONDS,
                  rate: int | None = None) -> None:
-        import sounddevice as sd
+        from .speak.sinks import sounddevice_module
+        sd = sounddevice_module()
         self._sd = sd
         self.device = find_device(device, "input")
         info = sd.query_devices(self.device)

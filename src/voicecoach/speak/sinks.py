@@ -6,6 +6,8 @@ written is the audio at time i / samplerate.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Protocol
@@ -123,7 +125,7 @@ class SoundDeviceSink:
                  queue_blocks: int = 4) -> None:
         import queue
         try:
-            import sounddevice as sd
+            sd = sounddevice_module()
         except OSError as e:   # PortAudio library missing
             raise UserError(f"audio output unavailable: {e} (install libportaudio2)") from None
         self.samplerate = samplerate
@@ -207,8 +209,40 @@ class SoundDeviceSink:
 
 def output_device_available() -> bool:
     try:
-        import sounddevice as sd
+        sd = sounddevice_module()
         sd.query_devices(kind="output")
         return True
     except Exception:   # no PortAudio, no device: both mean "no"
         return False
+
+
+_SOUNDDEVICE = None
+
+
+def sounddevice_module():
+    """The sounddevice module, or a UserError in one line when the audio system cannot start.
+    Its import starts PortAudio, which with a broken ALSA configuration can abort the whole
+    process (SIGABRT) or raise: it is tried in a child process first, once."""
+    global _SOUNDDEVICE
+    if _SOUNDDEVICE is not None:
+        return _SOUNDDEVICE
+    hint = "check the ALSA configuration (ALSA_CONFIG_PATH, ~/.asoundrc) and the sound server"
+    try:
+        probe = subprocess.run([sys.executable, "-c", "import sounddevice"], capture_output=True,
+                               text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"the audio system did not start within 30 s; {hint}") from None
+    if probe.returncode != 0:
+        lines = [l for l in probe.stderr.strip().splitlines() if l.strip()]
+        why = lines[-1][:200] if lines else (f"killed by signal {-probe.returncode}"
+                                              if probe.returncode < 0 else "no message")
+        if probe.returncode < 0:
+            why = f"it aborted (signal {-probe.returncode}): {why}"
+        raise UserError(f"the audio system cannot start ({why}); {hint}")
+    try:
+        import sounddevice
+    except Exception as e:      # PortAudioError, OSError: no libportaudio
+        raise UserError(f"the audio system cannot start ({str(e).splitlines()[0][:200]}); "
+                        f"{hint}") from None
+    _SOUNDDEVICE = sounddevice
+    return sounddevice
