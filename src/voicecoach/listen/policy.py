@@ -1,9 +1,9 @@
 """The one decision policy: an engine's scores for an utterance -> a command, or why not.
 
 Every engine gives a log-score for each phrase and for "none" (scoring.Scores). The best
-phrase is taken when it stands at least `margin` above "none"; a halting intent (stop, pause,
-end) needs `halt_relief` less, because a "stop" missed on a moving belt leaves a person with no
-way to halt it, while a false one only pauses and asks. The margins were set by measurement on
+phrase is taken when it stands at least `margin` above "none"; an intent that makes the belt
+safer (stop, pause, end, slower) needs `halt_relief` less, because a "stop" missed on a moving
+belt leaves a person with no way to halt it, while a false one only pauses and asks. The margins were set by measurement on
 speakers the listener never learnt from (docs/listening.md, tools/calibrate_whisper.py).
 """
 from __future__ import annotations
@@ -28,6 +28,10 @@ ATTEMPT = LOW_CONFIDENCE
 # Intents that stop or hold the session: never vetoed by a second opinion (learned.py) and
 # taken on a little less evidence than others.
 HALTING = frozenset({"stop", "pause", "end"})
+# Intents that make the belt safer, taken on `halt_relief` less evidence: the halts, and
+# slower (a missed one leaves a person at a speed too fast for them; a false one costs a
+# tenth of a mile an hour).
+SAFER = HALTING | {"slower"}
 # The confidence of a command said clearly: 9 nats past the threshold. An intent that changes
 # nothing in the session's state ("yes" while running, "go" when already going) only gets a
 # spoken answer, so it is taken on this much evidence and no less: most words overheard in a
@@ -42,7 +46,7 @@ AT_ONCE = frozenset({"stop", "pause"})
 @dataclass(frozen=True)
 class Policy:
     margin: float = 0.0         # log-odds the best phrase needs over "none"
-    halt_relief: float = 0.0    # ... minus this for a halting intent
+    halt_relief: float = 0.0    # ... minus this for an intent that makes the belt safer (SAFER)
     # A phrase needs this much less for each word after its first: a chance sound or a word overheard
     # matches one short word far more often than a sequence (every false command of the soak
     # hour was a one-word phrase), and Whisper's score of a sequence is the product of its
@@ -72,8 +76,8 @@ class Policy:
 # it, its bias being set for it (docs/listening.md). The
 # grammar engines give one hypothesis: "none" is -inf when it is a phrase, so margin 0 takes it.
 POLICIES: dict[str, Policy] = {
-    "whisper": Policy(margin=-1.0, phrase_relief=1.25, min_seconds=0.0, fragment_seconds=0.12, fragment_margin=3.0,
-                      early=10.0),
+    "whisper": Policy(margin=-1.0, halt_relief=1.0, phrase_relief=1.25, min_seconds=0.0,
+                      fragment_seconds=0.12, fragment_margin=3.0, early=10.0),
     "pocketsphinx": Policy(),
     "vosk": Policy(),
 }
@@ -118,7 +122,7 @@ def decide(scores: Scores, vocabulary: Vocabulary, policy: Policy,
     intent = vocabulary.intent_for(phrase)
     if intent is None:      # the engine scored a phrase the vocabulary does not have
         return Decision(None, phrase, 0.0, NOT_A_COMMAND)
-    needed = policy.margin - (policy.halt_relief if intent in HALTING else 0.0) \
+    needed = policy.margin - (policy.halt_relief if intent in SAFER else 0.0) \
         - policy.phrase_relief * (len(phrase.split()) - 1)
     fragment = seconds is not None and seconds < policy.fragment_seconds
     if fragment:
