@@ -2,7 +2,7 @@
 
 Every engine gives a log-score for each phrase and for "none" (scoring.Scores). The best
 phrase is taken when it stands at least `margin` above "none"; an intent that makes the belt
-safer (stop, pause, end, slower) needs `halt_relief` less, because a "stop" missed on a moving
+safer (stop, end, slower) needs `halt_relief` less, because a "stop" missed on a moving
 belt leaves a person with no way to halt it, while a false one only pauses and asks. The margins were set by measurement on
 speakers the listener never learnt from (docs/listening.md, tools/calibrate_whisper.py).
 """
@@ -28,10 +28,12 @@ ATTEMPT = LOW_CONFIDENCE
 # Intents that stop or hold the session: never vetoed by a second opinion (learned.py) and
 # taken on a little less evidence than others.
 HALTING = frozenset({"stop", "pause", "end"})
-# Intents that make the belt safer, taken on `halt_relief` less evidence: the halts, and
-# slower (a missed one leaves a person at a speed too fast for them; a false one costs a
-# tenth of a mile an hour).
-SAFER = HALTING | {"slower"}
+# Intents that make the belt safer, taken on `halt_relief` less evidence: stop and end (which
+# ask before ending), and slower (a missed one leaves a person at a speed too fast for them;
+# a false one costs a tenth of a mile an hour). Not pause: its phrases are everyday words
+# ("wait", "hold on"), and with the relief the soak hour took three false pauses from
+# "three", "four" and "zero" (bench soak, docs/listening.md).
+SAFER = frozenset({"stop", "end", "slower"})
 # The confidence of a command said clearly: 9 nats past the threshold. An intent that changes
 # nothing in the session's state ("yes" while running, "go" when already going) only gets a
 # spoken answer, so it is taken on this much evidence and no less: most words overheard in a
