@@ -72,7 +72,9 @@ def test_any_sound_file_is_samples_or_a_clear_refusal(raw):
 
 def cli(argv: list[str]) -> tuple[int, str]:
     err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+    # In a folder of its own: `report N` and the like write their files where they run.
+    with contextlib.chdir(_DIR), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(err):
         try:
             status = main(argv)
         except SystemExit as e:       # argparse's own refusal: status 2 and a usage line
