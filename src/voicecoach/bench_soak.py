@@ -29,7 +29,7 @@ import numpy as np
 from .errors import UserError
 from .events import COMMAND, STATE
 from .listen.audio import ENGINE_RATE, load_mono_16k
-from .listen.bench import active_rms, read_manifest
+from .listen.bench import active_rms, looped, read_manifest, speech_span
 
 SEED = 13
 HOUR = 3600.0
@@ -53,19 +53,10 @@ steps:
 
 
 def _trim(x: np.ndarray, pad: float = 0.05) -> np.ndarray:
-    """A clip cut to its speech (frames within 30 dB of its loudest) and `pad` either side."""
-    n = len(x) // 160
-    if n == 0:
-        return x
-    level = 10 * np.log10(np.mean(x[:n * 160].reshape(n, 160) ** 2, axis=1) + 1e-12)
-    loud = np.nonzero(level > level.max() - 30)[0]
+    """A clip cut to its speech and `pad` either side."""
+    a, b = speech_span(x)
     p = int(pad * ENGINE_RATE)
-    return x[max(0, loud[0] * 160 - p):min(len(x), (loud[-1] + 1) * 160 + p)]
-
-
-def _loop(noise: np.ndarray, n: int) -> np.ndarray:
-    reps = int(np.ceil(n / len(noise)))
-    return np.tile(noise, reps)[:n]
+    return x[max(0, a - p):min(len(x), b + p)]
 
 
 def build_hour(data: str | Path, seconds: float = HOUR, seed: int = SEED,
@@ -133,7 +124,7 @@ def build_hour(data: str | Path, seconds: float = HOUR, seed: int = SEED,
             part = np_rng.normal(0, MIC_FLOOR, b1 - a0).astype(np.float32)
         else:
             noise = load_mono_16k(data / "noise-dev" / f"{name}.wav")
-            part = _loop(noise, b1 - a0) * (noise_level / np.sqrt(np.mean(noise ** 2)))
+            part = looped(noise, b1 - a0) * (noise_level / np.sqrt(np.mean(noise ** 2)))
         w = np.ones(b1 - a0, np.float32)
         w[:a - a0] = np.linspace(0, 1, a - a0)
         w[len(w) - (b1 - b):] = np.linspace(1, 0, b1 - b)

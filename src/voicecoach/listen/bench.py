@@ -47,14 +47,25 @@ def read_manifest(path: str | Path, is_command: bool) -> list[Clip]:
     return [Clip(path.parent / r["path"], r["word"], is_command) for r in rows]
 
 
-def speech_end(x: np.ndarray) -> float:
-    """End of speech in a clean clip: the last 10 ms frame within 30 dB of the loudest."""
+def speech_span(x: np.ndarray) -> tuple[int, int]:
+    """Where the speech of a clean clip is (samples): from the first to the end of the last
+    10 ms frame within 30 dB of the loudest."""
     n = len(x) // 160
     if n == 0:
-        return len(x) / ENGINE_RATE
+        return 0, len(x)
     level = 10 * np.log10(np.mean(x[:n * 160].reshape(n, 160) ** 2, axis=1) + 1e-12)
     loud = np.nonzero(level > level.max() - 30)[0]
-    return (loud[-1] + 1) * 0.01
+    return loud[0] * 160, (loud[-1] + 1) * 160
+
+
+def speech_end(x: np.ndarray) -> float:
+    """End of speech in a clean clip (seconds)."""
+    return speech_span(x)[1] / ENGINE_RATE
+
+
+def looped(noise: np.ndarray, n: int) -> np.ndarray:
+    """`n` samples of a noise recording, repeated as often as it takes."""
+    return np.tile(noise, int(np.ceil(n / len(noise))))[:n]
 
 
 def lay_out(audio: list[np.ndarray], gaps: list[int]) -> tuple[np.ndarray, list[int]]:
@@ -118,8 +129,7 @@ def run(commands: list[Clip], negatives: list[Clip], make_listener: Callable[[],
             g[s:s + len(x)] = gains[i]
             prev = gains[i]
         g[starts[-1] + len(audio[-1]):] = prev
-        reps = int(np.ceil(pos / len(noise)))
-        stream += np.tile(noise, reps)[:pos] * g
+        stream += looped(noise, pos) * g
         stream = np.clip(stream, -1, 1)
     listener = make_listener()
     t0 = time.process_time()

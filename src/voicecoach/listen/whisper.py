@@ -307,9 +307,9 @@ class WhisperEngine:
         groups: dict[tuple[int, ...], list[tuple[str, list[int]]]] = {}
         heads = sorted({text[:len(wake) + 2].rstrip() for p in self.phrases
                         for text in spellings(p, wake)}, key=len, reverse=True)
+        encoded_heads = [model.encode(head) for head in heads]     # longest first
         for (p, tokens) in self._spelled:
-            for head in heads:
-                w = model.encode(head)
+            for w in encoded_heads:
                 if tokens[:len(w)] == w and len(tokens) > len(w):
                     groups.setdefault(tuple(w), []).append((p, tokens))
                     break
@@ -397,14 +397,18 @@ class WhisperEngine:
         longer = sorted((item for item in self._spelled
                          if len(item[1]) > 1 and first[item[1][0]] >= top - PRUNE),
                         key=lambda item: -first[item[1][0]])[:MAX_SPELLINGS]
-        if longer:
-            # Each prompt holds all the spelling's tokens (measured: CTranslate2 then returns
-            # the distribution at each of their places; with the last one left out, it may not).
-            logp = self._decode(encoded, [self._prompt + tokens for _, tokens in longer],
-                                max(len(tokens) for _, tokens in longer))
-            spelled += [(p, float(sum(lp[j, t] for j, t in enumerate(tokens))))
-                        for (p, tokens), lp in zip(longer, logp)]
-        return Reading(first, spelled, head)
+        return Reading(first, spelled + self._forced(encoded, longer), head)
+
+    def _forced(self, encoded: np.ndarray, items: list[tuple[str, list[int]]]) -> list[tuple[str, float]]:
+        """(phrase, log p of all its tokens) for each spelling, in one batched call. Each
+        prompt holds all the spelling's tokens (measured: CTranslate2 then returns the
+        distribution at each of their places; with the last one left out, it may not)."""
+        if not items:
+            return []
+        logp = self._decode(encoded, [self._prompt + tokens for _, tokens in items],
+                            max(len(tokens) for _, tokens in items))
+        return [(p, float(sum(lp[j, t] for j, t in enumerate(tokens))))
+                for (p, tokens), lp in zip(items, logp)]
 
 
     def _read_after_wake(self, encoded: np.ndarray, first: np.ndarray, top: float,
@@ -430,12 +434,7 @@ class WhisperEngine:
                            for p, tokens in members]
         ranked.sort(key=lambda r: -r[0])
         chosen = [r for r in ranked if r[0] >= ranked[0][0] - PRUNE][:MAX_SPELLINGS] if ranked else []
-        spelled: list[tuple[str, float]] = []
-        if chosen:
-            logp = self._decode(encoded, [self._prompt + tokens for _, _, tokens in chosen],
-                                max(len(tokens) for _, _, tokens in chosen))
-            spelled = [(p, float(sum(lp[j, t] for j, t in enumerate(tokens))))
-                       for (_, p, tokens), lp in zip(chosen, logp)]
+        spelled = self._forced(encoded, [(p, tokens) for _, p, tokens in chosen])
         return Reading(first, spelled, head, none_after)
 
 
