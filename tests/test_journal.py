@@ -506,6 +506,81 @@ def test_a_journal_from_a_newer_version_is_left_alone(walk, data_dir, capsys):
     assert list((data_dir / journal.PENDING_DIR).glob("*.jsonl"))
 
 
+# Run as a user whom file modes bind (root's writes ignore them): everything is imported first,
+# then the process gives up root, so that nothing has to be read from root's folders after.
+AS_A_USER = """
+import contextlib, hashlib, io, json, os, sys, urllib.parse
+from pathlib import Path
+from voicecoach import journal
+from voicecoach.script import load_script
+script = load_script(Path(sys.argv[2]))
+folder = Path(sys.argv[1])
+if os.getuid() == 0:
+    os.setgid(65534); os.setuid(65534)
+path = folder / journal.FILE_NAME
+beside = lambda: sorted(p.name for p in folder.iterdir() if p.name.startswith(path.name))
+
+def session():
+    said = []
+    record = journal.SessionJournal(path, warn=said.append)
+    record.begin(script, mode="run")
+    record.end("completed")
+    record.close()
+    return said
+
+def history():
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        db = journal.open_for_reading(path)
+        count = len(journal.sessions(db))
+        db.close()
+    return count, err.getvalue()
+
+out = {"first": session()}
+path.chmod(0o444)
+out["read_only"] = session()
+out["beside_read_only"] = beside()
+out["history_read_only"] = history()
+path.chmod(0o644)
+out["history_writable"] = history()
+# What SQLite left beside a read-only journal before: a -shm of the journal's old mode.
+(folder / (path.name + "-shm")).write_bytes(b"")
+(folder / (path.name + "-shm")).chmod(0o444)
+out["after_stale_shm"] = session()
+out["history_after"] = history()
+print(json.dumps(out))
+"""
+
+
+def test_a_read_only_journal_is_named_untouched_and_caught_up_once_writable(tmp_path):
+    import tempfile
+    folder = Path(tempfile.mkdtemp(prefix="voicecoach-ro-", dir="/tmp"))
+    try:
+        if os.getuid() == 0:
+            os.chown(folder, 65534, 65534)
+        done = subprocess.run([sys.executable, "-c", AS_A_USER, str(folder),
+                               str(SCRIPTS / "backwards-walk.yaml")],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout)
+    finally:
+        subprocess.run(["rm", "-rf", str(folder)], check=False)
+    assert out["first"] == []
+    # Read-only: said once at the start and once at the end, with what to do; the session's
+    # events wait in a pending file; SQLite was never let make its files beside the journal.
+    start, end = out["read_only"]
+    assert "is read-only (make it writable: chmod u+w" in start
+    assert "kept in" in end and "journal-pending" in end
+    assert out["beside_read_only"] == [journal.FILE_NAME]
+    count, said = out["history_read_only"]
+    assert count == 1 and "read-only: shown as it is" in said
+    # Writable again: the pending session goes in.
+    assert out["history_writable"] == [2, ""]
+    # A -shm left read-only by an older voicecoach no longer blocks the journal.
+    assert out["after_stale_shm"] == []
+    assert out["history_after"] == [3, ""]
+
+
 def test_schema_is_migrated_from_version_1(data_dir, capsys):
     data_dir.mkdir(parents=True)
     path = data_dir / journal.FILE_NAME

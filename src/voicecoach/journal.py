@@ -21,6 +21,7 @@ import os
 import sqlite3
 import sys
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +136,7 @@ def connect(path: Path, busy_wait: float = BUSY_WAIT_CLOSE) -> sqlite3.Connectio
     """Open (creating and migrating) the journal at `path`. Raises sqlite3 errors as they come:
     the callers decide whether that stops them (history) or not (a session)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _check_writable(path)
     db = sqlite3.connect(str(path), timeout=busy_wait, isolation_level=None)
     try:
         db.execute("PRAGMA foreign_keys = ON")
@@ -149,20 +151,72 @@ def connect(path: Path, busy_wait: float = BUSY_WAIT_CLOSE) -> sqlite3.Connectio
         db.execute("PRAGMA synchronous = FULL")
         if version < SCHEMA_VERSION:
             _migrate(db, version)
-        # Damage inside the file (a disk error, a stray write) shows only when a page is read:
-        # look at every page now rather than fail in the middle of history or resume.
-        problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
-        if problem != "ok":
-            raise sqlite3.DatabaseError("database disk image is malformed: "
-                                        + " ".join(problem.split()))
+        _check_pages(db)
     except BaseException:
         db.close()
         raise
     return db
 
 
+def _check_pages(db: sqlite3.Connection) -> None:
+    """Damage inside the file (a disk error, a stray write) shows only when a page is read:
+    look at every page when it opens rather than fail in the middle of history or resume."""
+    problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+    if problem != "ok":
+        raise sqlite3.DatabaseError("database disk image is malformed: " + " ".join(problem.split()))
+
+
 class NewerJournal(sqlite3.DatabaseError):
     pass
+
+
+class ReadOnlyJournal(sqlite3.OperationalError):
+    pass
+
+
+COMPANIONS = ("-wal", "-shm")      # SQLite's files beside the journal in WAL mode
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse a journal we may not write before SQLite touches it: opened in WAL mode, SQLite
+    would make its -wal and -shm files with the journal's own read-only mode, and they would
+    keep the journal unusable after it was made writable again. Companions left read-only that
+    way are given the journal's mode back."""
+    if not path.exists():
+        return
+    if not os.access(path, os.W_OK):
+        raise ReadOnlyJournal(f"the journal {path} is read-only (make it writable: "
+                              f"chmod u+w '{path}')")
+    for suffix in COMPANIONS:
+        companion = Path(str(path) + suffix)
+        if companion.exists() and not os.access(companion, os.W_OK):
+            try:
+                companion.chmod(path.stat().st_mode & 0o666)
+            except OSError:
+                raise ReadOnlyJournal(f"{companion}, beside the journal, is read-only and not "
+                                      "yours to change (remove it once no voicecoach is "
+                                      "running)") from None
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A journal we may only read, read without writing anything beside it. A WAL with
+    content (a session that ended without closing) needs SQLite's shared memory, which it may
+    create; an empty one or none means the file is all there is ("immutable")."""
+    wal = Path(str(path) + "-wal")
+    mode = "ro" if wal.exists() and wal.stat().st_size > 0 else "ro&immutable=1"
+    uri = "file:" + urllib.parse.quote(str(path)) + "?mode=" + mode
+    db = sqlite3.connect(uri, uri=True, isolation_level=None)
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise ReadOnlyJournal(f"the journal {path} is read-only and was written by "
+                                  f"{'a newer' if version > SCHEMA_VERSION else 'an older'} "
+                                  f"voicecoach (make it writable: chmod u+w '{path}')")
+        _check_pages(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def _migrate(db: sqlite3.Connection, version: int) -> None:
@@ -251,7 +305,7 @@ def set_aside(path: Path) -> Path:
     while aside.exists():            # never over an earlier one set aside in the same second
         n += 1
         aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("",) + COMPANIONS:
         p = Path(str(path) + suffix)
         if p.exists():
             p.rename(Path(str(aside) + suffix))
@@ -266,7 +320,14 @@ def open_for_reading(path: Path | None = None) -> sqlite3.Connection:
         raise JournalError(f"no journal yet at {path}: it is made by the first `voicecoach run`")
     try:
         try:
+            if path.exists() and not os.access(path, os.W_OK):
+                db = _connect_read_only(path)
+                print(f"voicecoach: the journal {path} is read-only: shown as it is, sessions "
+                      "that could not be written to it are not in it yet", file=sys.stderr)
+                return db
             db = connect(path)
+        except ReadOnlyJournal:
+            raise
         except sqlite3.DatabaseError as e:
             if not is_damaged(e):
                 raise
@@ -276,6 +337,8 @@ def open_for_reading(path: Path | None = None) -> sqlite3.Connection:
         return db
     except OSError as e:
         raise JournalError(f"cannot set the damaged journal {path} aside: {e}") from None
+    except ReadOnlyJournal as e:
+        raise JournalError(str(e)) from None
     except sqlite3.Error as e:
         if is_damaged(e):
             raise JournalError(f"the journal {path} is damaged ({e}), and could not be "
@@ -328,8 +391,8 @@ class SessionJournal:
     def _failed(self, error: Exception) -> None:
         self._retry_at = self._clock() + RETRY_EVERY
         if self._failing is None:
-            self.warn(f"cannot write the journal {self.path} ({error}); this session's events "
-                      "are kept and written as soon as it can be")
+            self.warn(f"{self._problem(error)}; this session's events are kept and written "
+                      "as soon as it can be")
         self._failing = str(error)
 
     # The session's calls -----------------------------------------------------------------------
@@ -375,7 +438,7 @@ class SessionJournal:
                         f.write(json.dumps({"kind": kind, "session": self.uuid, "data": data}) + "\n")
                     f.flush()
                     os.fsync(f.fileno())
-                self.warn(f"the journal could not be written ({self._failing}); this session's "
+                self.warn(f"{self._problem(self._failing)}; this session's "
                           f"{len(self._pending)} events are kept in {spill} and go into the "
                           "journal the next time it opens")
                 self._pending.clear()
@@ -407,10 +470,14 @@ class SessionJournal:
         return len(self._pending)
 
     # Writing -----------------------------------------------------------------------------------
+    def _problem(self, error) -> str:
+        # A read-only journal's message already says which file and what to do.
+        return str(error) if _read_only(error) else f"cannot write the journal {self.path} ({error})"
+
     def _use_reserve(self, error) -> bool:
         """After a write failed that no lock explains (likely a full disk): free the space held
         for the end of a session, so that this one's can be written. False if there is none."""
-        if error is None or _locked(error) or not _release(self._reserve):
+        if error is None or _locked(error) or _read_only(error) or not _release(self._reserve):
             return False
         self.warn(f"the journal {self.path} could not be written ({error}); the space held for "
                   "the end of a session is used")
@@ -472,6 +539,12 @@ def _release(path: Path) -> bool:
         return True
     except OSError:
         return False
+
+
+def _read_only(error) -> bool:
+    """A journal (or a file beside it) we may not write: no space freed helps."""
+    text = str(error)
+    return isinstance(error, ReadOnlyJournal) or "readonly" in text or "is read-only" in text
 
 
 def _locked(error: Exception) -> bool:
