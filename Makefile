@@ -55,6 +55,7 @@ LISTEN := --commands $(SPEECH)/commands-dev/manifest.csv --negatives $(SPEECH)/n
 
 bench: deps
 	$(BIN)/voicecoach bench simulate scripts/backwards-walk.yaml
+	$(BIN)/voicecoach bench limits
 	$(BIN)/voicecoach bench listen $(LISTEN)
 	$(BIN)/voicecoach bench listen $(LISTEN) --noise $(SPEECH)/noise-dev/exercise_bike_a.wav --snr 10
 	$(BIN)/voicecoach bench listen $(LISTEN) --engine pocketsphinx

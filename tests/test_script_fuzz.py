@@ -186,3 +186,19 @@ def test_every_script_check_accepts_has_bounded_work(blocks, increment):
     ahead = speakable_texts(script)
     # At most AHEAD_STEPS steps' cues and 7 announcements each, and the fixed phrases.
     assert len(ahead) <= AHEAD_STEPS * (40 + 7) + 7 * 5 * AHEAD_STEPS + 60
+
+
+def test_the_limits_benchmark_scripts_are_accepted_and_at_the_limits(tmp_path):
+    # `voicecoach bench limits` times these (docs/benchmarks.md): they must stay what check
+    # accepts, and as large as it accepts, or its figures say nothing about the limits.
+    from voicecoach.bench_limits import scripts
+    from voicecoach.script import MAX_CUE_TIMES, MAX_PLANNED_STEPS
+    programs = {}
+    for name, text in scripts().items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        programs[name] = load_script(path).program()
+    assert len(programs["steps"].steps) == 500
+    assert len(programs["repeats"].steps) == MAX_PLANNED_STEPS
+    moments = sum(len(s.cue_times()) for s in programs["long"].steps)
+    assert 0.8 * MAX_CUE_TIMES < moments <= MAX_CUE_TIMES

@@ -48,6 +48,11 @@ def register(sub, bench_sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_simulate)
 
+    p = bench_sub.add_parser("limits", help="what the largest scripts check accepts cost to "
+                                            "check, simulate and start")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_limits)
+
 
 def _load_or_report(path: str):
     try:
@@ -96,6 +101,14 @@ def format_event(e: TimelineEvent) -> str:
     else:
         what = e.text
     return f"{format_time(e.t):>7}  {e.type:<8}  {e.state:<14}  {what}".rstrip()
+
+
+def cmd_bench_limits(args: argparse.Namespace) -> int:
+    from .bench_limits import run
+    result = run(progress=lambda m: print(m, file=sys.stderr))
+    from .cli import print_figures
+    print_figures(result, args.json)
+    return 0
 
 
 def cmd_bench_simulate(args: argparse.Namespace) -> int:
